@@ -1,0 +1,52 @@
+# The course's commands. `make help` lists them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BUILD := _build
+NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
+
+.DEFAULT_GOAL := help
+.PHONY: help setup book book-strict test lint unit nbval student student-check execute benchmark test-gpu clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: ## create .venv from constraints.txt and install system packages (idempotent)
+	@bash scripts/setup.sh
+
+book: setup book-strict ## README command 1: set up, then build the HTML book into _build/html
+	@echo "Book: $(BUILD)/html/index.html"
+
+book-strict:
+	$(JB_STRICT)
+
+test: setup lint unit nbval student-check book-strict ## README command 2: set up, then every check
+	@echo "All checks passed."
+
+lint: ## ruff over the package, the tests, the scripts and the notebooks
+	$(PY) -m ruff check tutorial_lib tests scripts book
+	$(PY) -m ruff format --check tutorial_lib tests scripts
+
+unit: ## unit tests of tutorial_lib and the book tools
+	$(PY) -m pytest tests -q
+
+nbval: ## re-execute every notebook of _toc.yml and compare with the stored outputs
+	$(PY) -m pytest --nbval $(NBVAL_OPTS) --toc-notebooks -q $$($(PY) scripts/booktools.py list)
+
+student: setup ## write the student edition (solutions removed, outputs cleared) to _build/student
+	$(PY) scripts/booktools.py student --out $(BUILD)/student
+
+student-check: student ## run every student notebook top to bottom (lax comparison)
+	$(PY) -m pytest --nbval-lax $(NBVAL_OPTS) -q $(BUILD)/student
+
+execute: setup ## re-execute notebooks and store their outputs: make execute NB=book/x.ipynb
+	$(PY) scripts/booktools.py execute $(NB)
+
+benchmark: setup ## time every notebook: _build/benchmark/report.json and BENCHMARKS.md
+	$(PY) scripts/booktools.py benchmark
+
+test-gpu: setup ## run the notebooks on CUDA (lax comparison); says so and skips without a GPU
+	@bash scripts/test_gpu.sh
+
+clean: ## remove build outputs (keeps .venv)
+	rm -rf $(BUILD)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set up everything the course needs, idempotently:
+#   1. Graphviz's `dot` (system package; torchviz renders graphs with it),
+#   2. a virtual environment in .venv with the exact versions of constraints.txt,
+#      the course package installed in editable mode with its book/test/dev extras.
+# A second run finishes in about a second: it reinstalls only when pyproject.toml,
+# constraints.txt or the Python interpreter changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+install_system_packages() {
+    # $@: Debian package names
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing system packages with apt-get: $*"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    else
+        say "ERROR: missing system packages: $*"
+        say "install them, then run this again:"
+        say "  Debian/Ubuntu: sudo apt-get install -y $*"
+        say "  macOS:         brew install graphviz"
+        say "  conda:         conda install -c conda-forge graphviz"
+        exit 1
+    fi
+}
+
+# 1. System packages.
+if ! command -v dot >/dev/null 2>&1; then
+    install_system_packages graphviz
+fi
+
+# 2. The virtual environment.
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    say "ERROR: $PYTHON is $("$PYTHON" --version 2>&1); the course needs Python >= 3.10"
+    exit 1
+fi
+stamp_value="$( (cat pyproject.toml constraints.txt; "$PYTHON" --version) | sha256sum | cut -c1-16)"
+stamp_file="$VENV/.course-setup-stamp"
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ] && [ -x "$VENV/bin/python" ]; then
+    say "environment $VENV is up to date"
+    exit 0
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtual environment $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+say "installing pinned dependencies (first time: torch + torchvision, about 5 GB)"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -c constraints.txt -e ".[book,test,dev]"
+"$VENV/bin/python" -c 'import torch, torchvision, tutorial_lib; print(f"[setup] torch {torch.__version__}, torchvision {torchvision.__version__}: ok")'
+echo "$stamp_value" > "$stamp_file"

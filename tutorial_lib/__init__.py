@@ -1,0 +1,42 @@
+"""PyTorch model engineering: the course companion package.
+
+Each public function's docstring names the chapter that teaches it. Nothing runs
+at import time beyond importing torch.
+"""
+
+from .checks import Case, CheckFailed, check_function, check_module, compare
+from .data import digits_split, load_digits_tensors, make_shapes, shapes_split
+from .demo import ExpectedErrorMissing, show_error, show_warnings
+from .device import get_device
+from .inspection import ParameterCount, count_parameters
+from .metrics import accuracy, dice_score
+from .plotting import plot_history
+from .reproducibility import seed_everything
+from .training import History, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Case",
+    "CheckFailed",
+    "ExpectedErrorMissing",
+    "History",
+    "ParameterCount",
+    "accuracy",
+    "check_function",
+    "check_module",
+    "compare",
+    "count_parameters",
+    "dice_score",
+    "digits_split",
+    "evaluate",
+    "fit",
+    "get_device",
+    "load_digits_tensors",
+    "make_shapes",
+    "plot_history",
+    "seed_everything",
+    "show_error",
+    "show_warnings",
+    "shapes_split",
+]

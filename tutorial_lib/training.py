@@ -1,0 +1,198 @@
+"""A small, honest training loop: epochs over a DataLoader, optional validation,
+metrics, a progress bar and a returned history.
+
+Taught in: "Defining models" (using it), "Optimizers and learning-rate schedulers"
+(what it does inside).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .device import get_device
+
+with warnings.catch_warnings():
+    # Without ipywidgets, tqdm.auto warns once and falls back to a text bar: fine.
+    warnings.simplefilter("ignore")
+    from tqdm.auto import tqdm
+
+Metric = Callable[[torch.Tensor, torch.Tensor], float]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class History(dict):
+    """Per-epoch values, e.g. ``history["train_loss"] == [0.9, 0.4, ...]``.
+
+    A ``dict`` of lists of floats, plus :meth:`last` for the final value of each.
+    """
+
+    def last(self) -> dict[str, float]:
+        """The value of every series after the last epoch."""
+        return {key: values[-1] for key, values in self.items() if values}
+
+    def append(self, values: Mapping[str, float]) -> None:
+        for key, value in values.items():
+            self.setdefault(key, []).append(float(value))
+
+
+def _to_device(batch: object, device: torch.device) -> object:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(item, device) for item in batch)
+    raise TypeError(
+        f"a batch must be a tensor or a tuple/list of tensors, got {type(batch).__name__}"
+    )
+
+
+def _split_batch(batch: object) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+        raise TypeError(
+            "each batch must be a pair (inputs, targets), as a TensorDataset of two "
+            f"tensors gives; got {type(batch).__name__} of length "
+            f"{len(batch) if isinstance(batch, (list, tuple)) else 'n/a'}"
+        )
+    return batch[0], batch[1]
+
+
+def _check_loader(loader: object, name: str) -> None:
+    if not isinstance(loader, (DataLoader, Iterable)):
+        raise TypeError(f"{name} must be a DataLoader, got {type(loader).__name__}")
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    *,
+    loss_fn: LossFn,
+    metrics: Mapping[str, Metric] | None = None,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Average loss and metrics of ``model`` over ``loader`` in eval mode.
+
+    Averages are weighted by batch size, so a short last batch counts for what it
+    holds. The model's previous train/eval mode is restored afterwards.
+
+    Taught in: "Defining models".
+    """
+    _check_loader(loader, "loader")
+    if device is None:  # evaluate where the model already is
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    else:
+        device = get_device(device)
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    count = 0
+    try:
+        for batch in loader:
+            inputs, targets = _split_batch(_to_device(batch, device))
+            outputs = model(inputs)
+            n = len(inputs)
+            totals["loss"] = totals.get("loss", 0.0) + loss_fn(outputs, targets).item() * n
+            for name, metric in (metrics or {}).items():
+                totals[name] = totals.get(name, 0.0) + float(metric(outputs, targets)) * n
+            count += n
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("loader produced no batches; check the dataset is not empty")
+    return {name: total / count for name, total in totals.items()}
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    *,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    val_loader: DataLoader | None = None,
+    metrics: Mapping[str, Metric] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    desc: str = "epochs",
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+
+    Each epoch runs ``zero_grad → forward → loss → backward → step`` over every
+    batch of ``train_loader``, then (when given) evaluates on ``val_loader``.
+    ``scheduler.step()`` is called once per epoch, after the optimizer steps.
+    The history holds ``train_loss`` (mean over the epoch's batches, weighted by
+    batch size), ``lr`` (of the first parameter group, as used in that epoch), each
+    metric on the training batches as ``train_<name>``, and, with a validation
+    loader, ``val_loss`` and ``val_<name>``.
+
+    A non-finite training loss raises ``FloatingPointError`` naming the epoch and
+    batch, instead of training on garbage. The model is moved to ``device``
+    (default: :func:`tutorial_lib.get_device`).
+
+    Taught in: "Defining models"; its inside in "Optimizers and learning-rate
+    schedulers".
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    _check_loader(train_loader, "train_loader")
+    if val_loader is not None:
+        _check_loader(val_loader, "val_loader")
+    metrics = dict(metrics or {})
+    device = get_device(device)
+    model.to(device)
+
+    history = History()
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=True)
+    for epoch in bar:
+        model.train()
+        lr = optimizer.param_groups[0]["lr"]
+        totals = {"loss": 0.0, **{name: 0.0 for name in metrics}}
+        count = 0
+        for step, batch in enumerate(train_loader):
+            inputs, targets = _split_batch(_to_device(batch, device))
+            optimizer.zero_grad(set_to_none=True)
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {epoch}, batch {step}; "
+                    "lower the learning rate or check the inputs for NaN/inf"
+                )
+            loss.backward()
+            optimizer.step()
+            n = len(inputs)
+            totals["loss"] += loss.item() * n  # .item(): keep a float, not the graph
+            with torch.no_grad():
+                for name, metric in metrics.items():
+                    totals[name] += float(metric(outputs, targets)) * n
+            count += n
+        if count == 0:
+            raise ValueError("train_loader produced no batches; check the dataset is not empty")
+        if scheduler is not None:
+            scheduler.step()
+        record = {"train_loss": totals["loss"] / count, "lr": lr}
+        record.update({f"train_{name}": totals[name] / count for name in metrics})
+        if val_loader is not None:
+            val = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
+            record.update({f"val_{name}": value for name, value in val.items()})
+        history.append(record)
+        bar.set_postfix({k: _short(v) for k, v in record.items() if k != "lr"}, refresh=False)
+    bar.close()
+    return history
+
+
+def _short(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else str(value)
