@@ -28,6 +28,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _show(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _enabled(config: pytest.Config) -> bool:
     return bool(config.getoption("--toc-notebooks"))
 
@@ -43,8 +47,8 @@ def pytest_collection_modifyitems(
     collected = {Path(str(item.fspath)).resolve() for item in items if item.fspath.ext == ".ipynb"}
     expected = {path.resolve() for path in toc_notebooks(ROOT)}
     if collected != expected:
-        missing = sorted(str(p.relative_to(ROOT)) for p in expected - collected)
-        extra = sorted(str(p.relative_to(ROOT)) for p in collected - expected)
+        missing = sorted(_show(p) for p in expected - collected)
+        extra = sorted(_show(p) for p in collected - expected)
         raise pytest.UsageError(
             f"nbval must run exactly the notebooks of _toc.yml; missing: {missing}, "
             f"not in _toc.yml: {extra}"

@@ -25,6 +25,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION_TAG = "solution"
+REPOSITORY_URL_PLACEHOLDER = "{repository_url}"
+# The first code cell of every notebook: installs the course package on Colab and
+# does nothing anywhere else. The URL is _config.yml's repository.url.
+COLAB_CELL_TEMPLATE = """\
+# On Google Colab, install the course package; anywhere else this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q",
+         "tutorial_lib @ git+{repository_url}"],
+        check=True,
+    )"""
 IGNORE_OUTPUT_TAG = "nbval-ignore-output"
 # Strings that must never appear in stored outputs: machine paths and user names.
 LEAK_PATTERNS = (
@@ -74,6 +89,19 @@ def toc_files(root: Path = ROOT) -> list[Path]:
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
     """The notebooks of ``_toc.yml``, in reading order."""
     return [p for p in toc_files(root) if p.suffix == ".ipynb"]
+
+
+def repository_url(root: Path = ROOT) -> str:
+    """The one repository setting of the book (``repository.url`` in ``_config.yml``)."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    return str(config["repository"]["url"]).rstrip("/")
+
+
+def colab_cell(root: Path = ROOT) -> str:
+    """The source of the first code cell every notebook must have."""
+    return COLAB_CELL_TEMPLATE.format(repository_url=repository_url(root))
 
 
 # --------------------------------------------------------------------------- cells

@@ -36,8 +36,8 @@ if ! command -v dot >/dev/null 2>&1; then
 fi
 
 # 2. The virtual environment.
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-    say "ERROR: $PYTHON is $("$PYTHON" --version 2>&1); the course needs Python >= 3.10"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    say "ERROR: $PYTHON is $("$PYTHON" --version 2>&1); the course needs Python >= 3.11"
     exit 1
 fi
 stamp_value="$( (cat pyproject.toml constraints.txt; "$PYTHON" --version) | sha256sum | cut -c1-16)"

@@ -103,8 +103,9 @@ def _stratified_indices(
     train_idx = torch.cat(train_parts)
     val_idx = torch.cat(val_parts)
     # Mix the classes so that an unshuffled loader does not see them in blocks.
-    train_idx = train_idx[torch.randperm(len(train_idx), generator=generator)]
+    # Validation first: its order must not depend on how many training images are kept.
     val_idx = val_idx[torch.randperm(len(val_idx), generator=generator)]
+    train_idx = train_idx[torch.randperm(len(train_idx), generator=generator)]
     return train_idx, val_idx
 
 

@@ -1,0 +1,134 @@
+"""Static checks of every notebook in _toc.yml (nbval re-executes them separately).
+
+They enforce the conventions of CONTRIBUTING.md: the Colab cell, executed from a
+clean kernel, no machine paths, device-agnostic code, known tags only, and the
+exercise structure (task, stub, hidden solution, self-check) that the book and the
+student edition rely on.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import booktools
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = booktools.toc_notebooks(ROOT)
+ALLOWED_TAGS = {
+    "solution",
+    "nbval-ignore-output",
+    "hide-input",
+    "hide-output",
+    "remove-input",
+    "remove-output",
+}
+EXERCISE = re.compile(r"```\{exercise\}.*?\n:label: (\S+)", re.DOTALL)
+SOLUTION_START = re.compile(r"```\{solution-start\} (\S+)")
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+@pytest.fixture(scope="module", params=NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def notebook(request):
+    return request.param, nbformat.read(request.param, as_version=4)
+
+
+def test_every_notebook_in_book_is_in_the_toc():
+    on_disk = {
+        p.resolve() for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+    }
+    assert on_disk == {p.resolve() for p in NOTEBOOKS}, "add the notebook to _toc.yml or delete it"
+
+
+def test_first_code_cell_is_the_colab_cell(notebook):
+    _, nb = notebook
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert first.source == booktools.colab_cell(ROOT)
+
+
+def test_executed_in_order_from_a_clean_kernel_without_errors(notebook):
+    _, nb = notebook
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, "a stored output is an error; show errors with tutorial_lib.show_error"
+
+
+def test_no_machine_paths_in_outputs(notebook):
+    _, nb = notebook
+    assert booktools.find_leaks(nb) == []
+
+
+def test_device_agnostic_code(notebook):
+    _, nb = notebook
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" not in booktools.cell_tags(cell):
+            assert ".cuda(" not in cell.source, f"use .to(device) instead: {cell.source[:80]!r}"
+
+
+def test_known_tags_only(notebook):
+    _, nb = notebook
+    for cell in nb.cells:
+        assert booktools.cell_tags(cell) <= ALLOWED_TAGS, cell.source[:80]
+
+
+def test_python3_kernel(notebook):
+    _, nb = notebook
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_exercise_structure(notebook):
+    path, nb = notebook
+    cells = nb.cells
+    labels = [m for c in cells if c.cell_type == "markdown" for m in EXERCISE.findall(c.source)]
+    assert 3 <= len(labels) <= 6, f"{path.name}: {len(labels)} exercises, expected 3 to 6"
+    assert len(set(labels)) == len(labels), "exercise labels must be unique"
+    for label in labels:
+        starts = [
+            i
+            for i, c in enumerate(cells)
+            if SOLUTION_START.search(c.source or "")
+            and SOLUTION_START.search(c.source).group(1) == label
+        ]
+        assert len(starts) == 1, f"{label}: expected one solution-start cell"
+        start = starts[0]
+        end = next(
+            (i for i in range(start + 1, len(cells)) if "```{solution-end}" in cells[i].source),
+            None,
+        )
+        assert end is not None, f"{label}: no solution-end after the solution-start"
+        hidden = cells[start : end + 1]
+        assert all("solution" in booktools.cell_tags(c) for c in hidden), (
+            f"{label}: every cell from solution-start to solution-end needs the 'solution' tag"
+        )
+        assert any(c.cell_type == "code" for c in hidden), f"{label}: the solution has no code"
+        # The stub before the solution raises NotImplementedError ...
+        stub = next(c for c in reversed(cells[:start]) if c.cell_type == "code")
+        assert "NotImplementedError" in stub.source, f"{label}: no stub before the solution"
+        # ... and a self-check follows it, and passed in the stored run.
+        check = next(c for c in cells[end + 1 :] if c.cell_type == "code")
+        printed = "".join(o.get("text", "") for o in check.outputs if o.output_type == "stream")
+        assert "✅" in printed, f"{label}: the self-check after the solution did not pass"
+    # No solution-tagged cell outside the gated blocks (it would vanish from the
+    # student edition without the book hiding it).
+    for i, cell in enumerate(cells):
+        if "solution" in booktools.cell_tags(cell):
+            before = [c for c in cells[: i + 1] if SOLUTION_START.search(c.source or "")]
+            assert before, f"cell {i} is tagged solution outside a solution block"
+
+
+def test_student_edition_has_no_solution_code(notebook):
+    _, nb = notebook
+    student = booktools.student_notebook(nb)
+    text = "\n".join(c.source for c in student.cells)
+    assert "solution-start" not in text and "solution-end" not in text
+    for cell in nb.cells:
+        if "solution" in booktools.cell_tags(cell) and cell.cell_type == "code":
+            assert cell.source not in text
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
