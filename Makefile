@@ -6,7 +6,7 @@ NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book book-strict test lint unit nbval student student-check execute benchmark test-gpu clean
+.PHONY: help setup book book-strict test lint unit nbval student student-check browser execute benchmark test-gpu clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ book: setup book-strict ## README command 1: set up, then build the HTML book in
 book-strict:
 	$(JB_STRICT)
 
-test: setup lint unit nbval student-check book-strict ## README command 2: set up, then every check
+test: setup lint unit nbval student-check book-strict browser ## README command 2: set up, then every check
 	@echo "All checks passed."
 
 lint: ## ruff over the package, the tests, the scripts and the notebooks
@@ -28,7 +28,7 @@ lint: ## ruff over the package, the tests, the scripts and the notebooks
 	$(PY) -m ruff format --check tutorial_lib tests scripts
 
 unit: ## unit tests of tutorial_lib and the book tools
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --ignore=tests/browser
 
 nbval: ## re-execute every notebook of _toc.yml and compare with the stored outputs
 	$(PY) -m pytest --nbval $(NBVAL_OPTS) --toc-notebooks -q $$($(PY) scripts/booktools.py list)
@@ -38,6 +38,9 @@ student: setup ## write the student edition (solutions removed, outputs cleared)
 
 student-check: student ## run every student notebook top to bottom (lax comparison)
 	$(PY) -m pytest --nbval-lax $(NBVAL_OPTS) -q $(BUILD)/student
+
+browser: ## the built book in headless Chromium: pages, links, images, search, dropdowns, screenshots
+	$(PY) -m pytest tests/browser -q
 
 execute: setup ## re-execute notebooks and store their outputs: make execute NB=book/x.ipynb
 	$(PY) scripts/booktools.py execute $(NB)

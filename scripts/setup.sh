@@ -24,15 +24,25 @@ install_system_packages() {
         say "ERROR: missing system packages: $*"
         say "install them, then run this again:"
         say "  Debian/Ubuntu: sudo apt-get install -y $*"
-        say "  macOS:         brew install graphviz"
+        say "  macOS:         brew install graphviz  (and Chromium or Chrome for the browser test)"
         say "  conda:         conda install -c conda-forge graphviz"
         exit 1
     fi
 }
 
-# 1. System packages.
-if ! command -v dot >/dev/null 2>&1; then
-    install_system_packages graphviz
+# 1. System packages: Graphviz's `dot` (torchviz, needed by the notebooks) and
+#    Chromium (needed only by the rendered-book test, `make browser`).
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        install_system_packages "${missing[@]}"
+    elif ! command -v dot >/dev/null 2>&1; then
+        install_system_packages graphviz  # explains what to install, then stops
+    else
+        say "note: no chromium found; everything works except 'make browser' (install chromium)"
+    fi
 fi
 
 # 2. The virtual environment.
