@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION_TAG = "solution"
+STATUS_PAGE = ROOT / "book" / "status.md"
 REPOSITORY_URL_PLACEHOLDER = "{repository_url}"
 # The first code cell of every notebook: installs the course package on Colab and
 # does nothing anywhere else. The URL is _config.yml's repository.url.
@@ -302,6 +303,54 @@ def render_benchmark_markdown(report: dict, limit_s: float = 60.0) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_status_page(report: dict, titles: dict[str, str], limit_s: float = 60.0) -> str:
+    """The book's "Status" page: every notebook's measured time, from the report."""
+    machine = report["machine"]
+    lines = [
+        "# Status: how long each notebook takes",
+        "",
+        "Generated from the benchmark report by `make benchmark`. Each notebook ran top to",
+        "bottom in a fresh kernel, on the CPU, on the reference machine:",
+        "",
+        f"- measured on **{report['date']}**",
+        f"- {machine['cpu']}, {machine['cores']} cores, no GPU"
+        if not machine["cuda"]
+        else f"- {machine['cpu']}, {machine['cores']} cores, with a CUDA GPU",
+        f"- torch {machine['torch'].split('+')[0]} ({machine['torch_threads']} threads), "
+        f"Python {machine['python']}",
+        "",
+        f"The course's budget is {limit_s:.0f} s per notebook on such a machine; a laptop of",
+        "the last few years is usually faster.",
+        "",
+        "| chapter | notebook | seconds | within budget |",
+        "|---|---|---:|:---:|",
+    ]
+    for row in report["notebooks"]:
+        ok = "✅" if row["seconds"] <= limit_s else "❌"
+        name = row["notebook"]
+        title = titles.get(name, Path(name).stem)
+        lines.append(f"| {title} | `{Path(name).name}` | {row['seconds']:.1f} | {ok} |")
+    total = sum(row["seconds"] for row in report["notebooks"])
+    lines += ["", f"The whole book runs in {total:.0f} s ({total / 60:.1f} min)."]
+    return "\n".join(lines) + "\n"
+
+
+def notebook_titles(notebooks: Iterable[Path]) -> dict[str, str]:
+    """The first ``# Title`` of each notebook, keyed by its path relative to the root."""
+    import nbformat
+
+    titles = {}
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                match = re.search(r"^# (.+)$", cell.source, flags=re.MULTILINE)
+                if match:
+                    titles[str(path.relative_to(ROOT))] = match.group(1).strip()
+                    break
+    return titles
+
+
 def benchmark(notebooks: list[Path], out_dir: Path, markdown: Path) -> dict:
     report = {
         "date": dt.date.today().isoformat(),
@@ -312,6 +361,7 @@ def benchmark(notebooks: list[Path], out_dir: Path, markdown: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     markdown.write_text(render_benchmark_markdown(report), encoding="utf-8")
+    STATUS_PAGE.write_text(render_status_page(report, notebook_titles(notebooks)), encoding="utf-8")
     return report
 
 

@@ -180,3 +180,36 @@ def test_execute_notebook_runs_in_its_folder_and_refuses_leaks(tmp_path):
         booktools.execute_notebook(path)
     # Nothing was written: the stored notebook is still the unexecuted one.
     assert nbformat.read(path, as_version=4).cells[0].outputs == []
+
+
+def test_status_page_lists_every_notebook_with_its_time():
+    report = {
+        "date": "2026-11-22",
+        "machine": {
+            "cpu": "Some CPU",
+            "cores": 2,
+            "torch": "2.15.0+cpu",
+            "torch_threads": 2,
+            "python": "3.11.7",
+            "cuda": False,
+        },
+        "notebooks": [
+            {"notebook": "book/a.ipynb", "seconds": 12.04},
+            {"notebook": "book/b.ipynb", "seconds": 61.0},
+        ],
+        "micro": [],
+    }
+    page = booktools.render_status_page(report, {"book/a.ipynb": "Chapter A"})
+    assert page.startswith("# Status")
+    assert "measured on **2026-11-22**" in page and "2 cores, no GPU" in page
+    assert "| Chapter A | `a.ipynb` | 12.0 | ✅ |" in page
+    assert "| b | `b.ipynb` | 61.0 | ❌ |" in page
+    assert "torch 2.15.0 (2 threads)" in page
+
+
+def test_notebook_titles_reads_the_first_heading(tmp_path, monkeypatch):
+    monkeypatch.setattr(booktools, "ROOT", tmp_path)
+    path = tmp_path / "x.ipynb"
+    nb = _nb([nbformat.v4.new_markdown_cell("intro\n\n# The title\n\n## section")])
+    nbformat.write(nb, path)
+    assert booktools.notebook_titles([path]) == {"x.ipynb": "The title"}
