@@ -87,6 +87,21 @@ def toc_files(root: Path = ROOT) -> list[Path]:
     return pages
 
 
+def toc_appendix(root: Path = ROOT) -> set[Path]:
+    """Pages listed under the part captioned "Appendix" (no exercises required there)."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    appendix = [p for p in toc.get("parts", []) if p.get("caption") == "Appendix"]
+    names = set(_toc_entries(appendix))
+    return {
+        path
+        for path in toc_files(root)
+        if str(path.relative_to(root).with_suffix("")) in names
+        or str(path.relative_to(root)) in names
+    }
+
+
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
     """The notebooks of ``_toc.yml``, in reading order."""
     return [p for p in toc_files(root) if p.suffix == ".ipynb"]

@@ -213,3 +213,15 @@ def test_notebook_titles_reads_the_first_heading(tmp_path, monkeypatch):
     nb = _nb([nbformat.v4.new_markdown_cell("intro\n\n# The title\n\n## section")])
     nbformat.write(nb, path)
     assert booktools.notebook_titles([path]) == {"x.ipynb": "The title"}
+
+
+def test_toc_appendix_lists_the_appendix_part_only(tmp_path):
+    for name in ("intro.md", "a.ipynb", "p.ipynb", "g.md"):
+        (tmp_path / name).write_text("{}")
+    _toc(
+        tmp_path,
+        "format: jb-book\nroot: intro\nparts:\n  - caption: Chapters\n    chapters:\n"
+        "      - file: a\n  - caption: Appendix\n    chapters:\n      - file: p\n"
+        "      - file: g\n",
+    )
+    assert {p.name for p in booktools.toc_appendix(tmp_path)} == {"p.ipynb", "g.md"}
