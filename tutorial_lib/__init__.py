@@ -8,7 +8,15 @@ from .checks import Case, CheckFailed, check_function, check_module, compare
 from .data import digits_split, load_digits_tensors, make_shapes, shapes_split
 from .demo import ExpectedErrorMissing, show_error, show_warnings
 from .device import get_device
-from .inspection import ParameterCount, count_parameters
+from .initialization import (
+    KSResult,
+    compare_distribution,
+    compare_initialization,
+    fan_in_and_fan_out,
+    init_by_type,
+    ks_two_sample,
+)
+from .inspection import ActivationStd, ParameterCount, activation_stds, count_parameters
 from .metrics import accuracy, dice_score
 from .plotting import plot_history
 from .reproducibility import seed_everything
@@ -17,6 +25,14 @@ from .training import History, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationStd",
+    "KSResult",
+    "activation_stds",
+    "compare_distribution",
+    "compare_initialization",
+    "fan_in_and_fan_out",
+    "init_by_type",
+    "ks_two_sample",
     "Case",
     "CheckFailed",
     "ExpectedErrorMissing",
