@@ -4,6 +4,19 @@ Each public function's docstring names the chapter that teaches it. Nothing runs
 at import time beyond importing torch.
 """
 
+from .checkpoint import (
+    HashMismatchError,
+    LoadReport,
+    download_checked,
+    get_rng_states,
+    hash_prefix_from_name,
+    load_checkpoint,
+    load_matching,
+    save_checkpoint,
+    set_rng_states,
+    sha256,
+    strip_prefix,
+)
 from .checks import Case, CheckFailed, check_function, check_module, compare
 from .data import digits_split, load_digits_tensors, make_shapes, shapes_split
 from .demo import ExpectedErrorMissing, show_error, show_warnings
@@ -25,6 +38,17 @@ from .training import History, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "HashMismatchError",
+    "LoadReport",
+    "download_checked",
+    "get_rng_states",
+    "hash_prefix_from_name",
+    "load_checkpoint",
+    "load_matching",
+    "save_checkpoint",
+    "set_rng_states",
+    "sha256",
+    "strip_prefix",
     "ActivationStd",
     "KSResult",
     "activation_stds",
