@@ -7,9 +7,10 @@ Taught in: "Defining models" (training curves).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the package
+    from matplotlib.axes import Axes
 
 
 def plot_history(
@@ -36,6 +37,8 @@ def plot_history(
     runs = history if isinstance(first, Mapping) else {"": history}  # type: ignore[assignment]
 
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(6, 3.5))
     for run_name, run in runs.items():
         wanted = list(keys) if keys is not None else [k for k in run if k != "lr"]
