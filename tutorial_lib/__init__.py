@@ -31,13 +31,22 @@ from .initialization import (
 )
 from .inspection import ActivationStd, ParameterCount, activation_stds, count_parameters
 from .metrics import accuracy, dice_score
+from .param_groups import NORM_LAYERS, build_param_groups, format_param_groups
 from .plotting import plot_history
 from .reproducibility import seed_everything
+from .schedules import LRTrace, plot_lr, plot_lr_grid, trace_lr
 from .training import History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LRTrace",
+    "NORM_LAYERS",
+    "build_param_groups",
+    "format_param_groups",
+    "plot_lr",
+    "plot_lr_grid",
+    "trace_lr",
     "HashMismatchError",
     "LoadReport",
     "download_checked",

@@ -1,0 +1,282 @@
+"""Learning-rate schedules without training: trace what a scheduler does, and plot it.
+
+:func:`trace_lr` builds a throwaway optimizer over dummy parameters (one per
+parameter group), hands it to a factory that builds the scheduler, and records the
+learning rate of every group that each optimizer step would use. The optimizer
+steps before the scheduler, as in a real loop, so PyTorch raises no step-order
+warning. :func:`plot_lr` draws one or several traces on one axes;
+:func:`plot_lr_grid` draws small multiples, one panel per trace.
+
+Taught in: "Optimizers and learning-rate schedulers".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from numbers import Real
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+LRTrace = list[list[float]]
+"""``trace[g][t]``: the learning rate of parameter group ``g`` at optimizer step ``t``."""
+
+SchedulerFactory = Callable[[Optimizer], Any]
+OptimizerFactory = Callable[[list[dict[str, Any]]], Optimizer]
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _group_lrs(lr: float | Sequence[float]) -> list[float]:
+    if _is_real(lr):
+        values = [float(lr)]  # type: ignore[arg-type]
+    elif isinstance(lr, Sequence) and not isinstance(lr, str):
+        values = list(lr)
+        if not values:
+            raise ValueError("lr is an empty sequence; give one learning rate per parameter group")
+        for index, value in enumerate(values):
+            if not _is_real(value):
+                raise TypeError(
+                    f"lr[{index}] must be a number, got {type(value).__name__}; "
+                    "give one float per parameter group"
+                )
+        values = [float(v) for v in values]
+    else:
+        raise TypeError(
+            f"lr must be a float or a sequence of floats (one per group), got {type(lr).__name__}"
+        )
+    for value in values:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"learning rates must be finite and positive, got {value}")
+    return values
+
+
+def _default_optimizer(groups: list[dict[str, Any]]) -> Optimizer:
+    # SGD with momentum: CyclicLR and OneCycleLR also cycle the momentum, so it must exist.
+    return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=0.9)
+
+
+def trace_lr(
+    scheduler_factory: SchedulerFactory,
+    steps: int,
+    *,
+    lr: float | Sequence[float] = 0.1,
+    metrics: Sequence[float] | None = None,
+    optimizer_factory: OptimizerFactory | None = None,
+) -> LRTrace:
+    """The learning rates a scheduler gives over ``steps`` optimizer steps, without training.
+
+    ``scheduler_factory`` receives a fresh optimizer and returns the scheduler built
+    on it, e.g. ``lambda opt: StepLR(opt, step_size=30)``; ``SequentialLR`` and
+    ``ChainedScheduler`` work too. The optimizer has one parameter group per value
+    of ``lr`` (a float gives one group), each holding a dummy parameter; by default
+    it is ``SGD(momentum=0.9)``, or what ``optimizer_factory(groups)`` returns.
+
+    Each step records every group's current learning rate, calls
+    ``optimizer.step()`` and then ``scheduler.step()``: ``trace[g][t]`` is the rate
+    that step ``t`` of group ``g`` trains with, and ``trace[g][0]`` is the initial
+    rate. A ``ReduceLROnPlateau`` is stepped with ``metrics[t]`` (one value per step,
+    e.g. the validation losses of a run); other schedulers take no metrics.
+
+    Nothing passed in is modified.
+
+    Taught in: "Optimizers and learning-rate schedulers".
+    """
+    if not callable(scheduler_factory) or isinstance(scheduler_factory, LRScheduler):
+        raise TypeError(
+            "scheduler_factory must be a function that builds the scheduler on the optimizer "
+            "it receives, e.g. lambda opt: StepLR(opt, step_size=30); "
+            f"got {type(scheduler_factory).__name__}"
+        )
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"steps must be an int, got {type(steps).__name__}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    lrs = _group_lrs(lr)
+    if metrics is not None:
+        if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence):
+            raise TypeError(
+                f"metrics must be a list of numbers (one per step), got {type(metrics).__name__}"
+            )
+        bad = [i for i, m in enumerate(metrics) if not _is_real(m)]
+        if bad:
+            raise TypeError(
+                f"metrics must be numbers (use .item() on tensors); "
+                f"item {bad[0]} is {metrics[bad[0]]!r}"
+            )
+
+    groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": g_lr} for g_lr in lrs]
+    optimizer = (optimizer_factory or _default_optimizer)(groups)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "optimizer_factory must return a torch.optim.Optimizer built on the groups it "
+            f"receives, got {type(optimizer).__name__}"
+        )
+    scheduler = scheduler_factory(optimizer)
+    if not isinstance(scheduler, LRScheduler):
+        raise TypeError(
+            "scheduler_factory must return a learning-rate scheduler (torch.optim.lr_scheduler), "
+            f"got {type(scheduler).__name__}"
+        )
+    if getattr(scheduler, "optimizer", None) is not optimizer:
+        raise ValueError(
+            "the scheduler was built on another optimizer; build it on the one the factory "
+            "receives: lambda opt: StepLR(opt, ...), not StepLR(my_optimizer, ...)"
+        )
+    plateau = isinstance(scheduler, ReduceLROnPlateau)
+    if plateau and metrics is None:
+        raise ValueError(
+            "ReduceLROnPlateau steps on a metric: pass metrics=[...] with one value per step"
+        )
+    if not plateau and metrics is not None:
+        raise ValueError(
+            f"metrics are only for ReduceLROnPlateau; {type(scheduler).__name__}.step() "
+            "takes none: drop metrics="
+        )
+    if plateau and len(metrics) != steps:  # type: ignore[arg-type]
+        raise ValueError(
+            f"metrics must hold one value per step: got {len(metrics)} "  # type: ignore[arg-type]
+            f"for steps={steps}"
+        )
+
+    trace: LRTrace = [[] for _ in optimizer.param_groups]
+    for step in range(steps):
+        for values, group in zip(trace, optimizer.param_groups, strict=True):
+            values.append(float(group["lr"]))
+        optimizer.step()  # the dummy parameters have no gradient: nothing changes
+        if plateau:
+            scheduler.step(float(metrics[step]))  # type: ignore[index]
+        else:
+            scheduler.step()
+    return trace
+
+
+def _as_trace(trace: object, name: str) -> LRTrace:
+    """Accept one group's list of rates, or a list of per-group lists."""
+    if isinstance(trace, (str, bytes)) or not isinstance(trace, Sequence) or not trace:
+        raise ValueError(
+            f"{name} must be a non-empty list of learning rates or of per-group lists, "
+            "as trace_lr returns"
+        )
+    if all(_is_real(value) for value in trace):
+        return [[float(value) for value in trace]]
+    groups = []
+    for index, group in enumerate(trace):
+        if (
+            isinstance(group, (str, bytes))
+            or not isinstance(group, Sequence)
+            or not group
+            or not all(_is_real(value) for value in group)
+        ):
+            raise TypeError(
+                f"{name}[{index}] must be a non-empty list of numbers (one group's rates)"
+            )
+        groups.append([float(value) for value in group])
+    return groups
+
+
+def _as_traces(traces: object) -> dict[str, LRTrace]:
+    if isinstance(traces, Mapping):
+        if not traces:
+            raise ValueError("traces is an empty mapping; give at least one name -> trace")
+        return {str(name): _as_trace(trace, f"traces[{name!r}]") for name, trace in traces.items()}
+    return {"": _as_trace(traces, "trace")}
+
+
+def _draw(ax: Axes, label: str, trace: LRTrace, *, marker: bool) -> None:
+    style = {"marker": "o", "markersize": 2} if marker else {}
+    for index, values in enumerate(trace):
+        if len(trace) == 1:
+            line_label = label or None
+        else:
+            line_label = f"{label} (group {index})" if label else f"group {index}"
+        ax.plot(range(len(values)), values, label=line_label, **style)
+
+
+def plot_lr(
+    traces: LRTrace | Sequence[float] | Mapping[str, LRTrace | Sequence[float]],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    logy: bool = False,
+    xlabel: str = "step",
+) -> Axes:
+    """Plot learning rate against step for one trace, or several on one axes.
+
+    ``traces`` is what :func:`trace_lr` returns (one line per parameter group), a
+    plain list of rates, or a mapping name → trace (lines labelled by name, and by
+    group when a trace has several). Returns the axes.
+
+    Taught in: "Optimizers and learning-rate schedulers".
+    """
+    runs = _as_traces(traces)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    longest = max(len(values) for trace in runs.values() for values in trace)
+    for name, trace in runs.items():
+        _draw(ax, name, trace, marker=longest <= 40)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("learning rate")
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if any(line.get_label() and not line.get_label().startswith("_") for line in ax.get_lines()):
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_lr_grid(
+    traces: Mapping[str, LRTrace | Sequence[float]],
+    *,
+    ncols: int = 4,
+    panel_size: tuple[float, float] = (3.0, 2.0),
+    logy: bool = False,
+    xlabel: str = "step",
+) -> Figure:
+    """Small multiples: one panel per named trace, titled with its name.
+
+    Reads better than one crowded axes when the schedules differ in shape and
+    scale (every official scheduler, for instance). Returns the figure; unused
+    panels of the last row are hidden.
+
+    Taught in: "Optimizers and learning-rate schedulers".
+    """
+    if not isinstance(traces, Mapping):
+        raise TypeError(f"traces must be a mapping name -> trace, got {type(traces).__name__}")
+    runs = _as_traces(traces)
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = min(ncols, len(runs))
+    nrows = math.ceil(len(runs) / ncols)
+    width, height = panel_size
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained"
+    )
+    flat = list(axes.flat)
+    for ax, (name, trace) in zip(flat, runs.items(), strict=False):
+        _draw(ax, "", trace, marker=False)
+        ax.set_title(name, fontsize="medium")
+        ax.tick_params(labelsize="small")
+        ax.grid(True, alpha=0.3)
+        if logy:
+            ax.set_yscale("log")
+        if len(trace) > 1:
+            ax.legend(fontsize="x-small")
+    for index, ax in enumerate(flat):
+        if index >= len(runs):
+            ax.set_visible(False)
+        elif index + ncols >= len(runs):  # the lowest panel of its column
+            ax.set_xlabel(xlabel, fontsize="small")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("lr", fontsize="small")
+    return fig
