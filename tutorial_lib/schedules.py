@@ -15,14 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 LRTrace = list[list[float]]
 """``trace[g][t]``: the learning rate of parameter group ``g`` at optimizer step ``t``."""
@@ -219,6 +220,8 @@ def plot_lr(
     """
     runs = _as_traces(traces)
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(6, 3.2))
     longest = max(len(values) for trace in runs.values() for values in trace)
     for name, trace in runs.items():
@@ -259,6 +262,8 @@ def plot_lr_grid(
     ncols = min(ncols, len(runs))
     nrows = math.ceil(len(runs) / ncols)
     width, height = panel_size
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained"
     )
