@@ -4,6 +4,7 @@ Each public function's docstring names the chapter that teaches it. Nothing runs
 at import time beyond importing torch.
 """
 
+from .activations import mean_activation_map, overlay_activation_map
 from .checkpoint import (
     HashMismatchError,
     LoadReport,
@@ -35,11 +36,27 @@ from .param_groups import NORM_LAYERS, build_param_groups, format_param_groups
 from .plotting import plot_history
 from .reproducibility import seed_everything
 from .schedules import LRTrace, plot_lr, plot_lr_grid, trace_lr
+from .surgery import (
+    LogitsAndFeatures,
+    WithExtraInput,
+    WithExtraOutput,
+    adapt_first_conv,
+    changed_entries,
+    snapshot,
+)
 from .training import History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LogitsAndFeatures",
+    "WithExtraInput",
+    "WithExtraOutput",
+    "adapt_first_conv",
+    "changed_entries",
+    "mean_activation_map",
+    "overlay_activation_map",
+    "snapshot",
     "LRTrace",
     "NORM_LAYERS",
     "build_param_groups",
