@@ -45,10 +45,18 @@ from .surgery import (
     snapshot,
 )
 from .training import History, evaluate, fit
+from .unet import DoubleConv, Down, OutConv, UNet, Up, check_block, pad_to_match
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DoubleConv",
+    "Down",
+    "OutConv",
+    "UNet",
+    "Up",
+    "check_block",
+    "pad_to_match",
     "LogitsAndFeatures",
     "WithExtraInput",
     "WithExtraOutput",
