@@ -31,6 +31,16 @@ from .initialization import (
     ks_two_sample,
 )
 from .inspection import ActivationStd, ParameterCount, activation_stds, count_parameters
+from .losses import (
+    DiceBCELoss,
+    DiceLoss,
+    FocalLoss,
+    IoULoss,
+    dice_bce_loss,
+    dice_loss,
+    iou_loss,
+    sigmoid_focal_loss,
+)
 from .metrics import accuracy, dice_score
 from .param_groups import NORM_LAYERS, build_param_groups, format_param_groups
 from .plotting import plot_history
@@ -50,6 +60,14 @@ from .unet import DoubleConv, Down, OutConv, UNet, Up, check_block, pad_to_match
 __version__ = "0.1.0"
 
 __all__ = [
+    "DiceBCELoss",
+    "DiceLoss",
+    "FocalLoss",
+    "IoULoss",
+    "dice_bce_loss",
+    "dice_loss",
+    "iou_loss",
+    "sigmoid_focal_loss",
     "DoubleConv",
     "Down",
     "OutConv",
