@@ -165,3 +165,25 @@ def test_student_edition_has_no_solution_code(notebook):
     for cell in student.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_instructor_guide_lists_every_exercise():
+    guide = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"\{ref\}`([\w-]+-ex-\d+)`", guide))
+    in_book = {
+        label
+        for path in NOTEBOOKS
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "markdown"
+        for label in EXERCISE.findall(cell.source)
+    }
+    problems = {"missing": sorted(in_book - listed), "stale": sorted(listed - in_book)}
+    assert listed == in_book, problems
+
+
+def test_status_page_covers_every_notebook_within_budget():
+    status = (ROOT / "book" / "status.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"\| `([\w.]+\.ipynb)` \| ([\d.]+) \|", status))
+    assert set(rows) == {p.name for p in NOTEBOOKS}, "re-run `make benchmark`"
+    slow = {name: seconds for name, seconds in rows.items() if float(seconds) > 60}
+    assert not slow, f"notebooks over the 60 s budget: {slow}"
