@@ -22,6 +22,15 @@ from .checks import Case, CheckFailed, check_function, check_module, compare
 from .data import digits_split, load_digits_tensors, make_shapes, shapes_split
 from .demo import ExpectedErrorMissing, show_error, show_warnings
 from .device import get_device
+from .finetune import (
+    FrozenBatchNormHooks,
+    ParameterRow,
+    freeze,
+    freeze_up_to,
+    keep_frozen_batchnorm_in_eval,
+    parameter_table,
+    unfreeze,
+)
 from .initialization import (
     KSResult,
     compare_distribution,
@@ -44,6 +53,14 @@ from .losses import (
 from .metrics import accuracy, dice_score
 from .param_groups import NORM_LAYERS, build_param_groups, format_param_groups
 from .plotting import plot_history
+from .pretrained import (
+    PretrainConfig,
+    SourceModel,
+    build_source_model,
+    default_cache_dir,
+    load_source_model,
+    pretrain_source_model,
+)
 from .reproducibility import seed_everything
 from .schedules import LRTrace, plot_lr, plot_lr_grid, trace_lr
 from .surgery import (
@@ -60,6 +77,19 @@ from .unet import DoubleConv, Down, OutConv, UNet, Up, check_block, pad_to_match
 __version__ = "0.1.0"
 
 __all__ = [
+    "FrozenBatchNormHooks",
+    "ParameterRow",
+    "PretrainConfig",
+    "SourceModel",
+    "build_source_model",
+    "default_cache_dir",
+    "freeze",
+    "freeze_up_to",
+    "keep_frozen_batchnorm_in_eval",
+    "load_source_model",
+    "parameter_table",
+    "pretrain_source_model",
+    "unfreeze",
     "DiceBCELoss",
     "DiceLoss",
     "FocalLoss",

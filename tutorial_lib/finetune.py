@@ -1,0 +1,432 @@
+"""Freezing for fine-tuning: by layer name, with BatchNorm kept in eval mode.
+
+Freezing a parameter means ``requires_grad = False``: autograd computes no
+gradient for it, its ``.grad`` stays ``None`` and every optimizer skips it. Layers
+are named by their dotted path in ``model.named_modules()`` (``"layer3"``,
+``"layer3.0"``, ``"fc"``), so the code says *which* layer it means instead of
+counting children. Learning rates per layer (a slower body, a faster head) come
+from :func:`tutorial_lib.build_param_groups` with ``module_lrs``.
+
+Taught in: "Fine-tuning".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checks import PASS, TODO, CheckFailed
+from .inspection import count_parameters
+
+__all__ = [
+    "FrozenBatchNormHooks",
+    "ParameterRow",
+    "check_feature_extractor",
+    "check_param_groups",
+    "freeze",
+    "freeze_up_to",
+    "keep_frozen_batchnorm_in_eval",
+    "parameter_table",
+    "unfreeze",
+]
+
+
+# --------------------------------------------------------------------------- names
+def _check_module(model: object, name: str = "model") -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be an nn.Module, got {type(model).__name__}")
+
+
+def _unknown_name_message(model: nn.Module, name: str) -> str:
+    """Say that ``name`` is not a layer of ``model`` and list the valid names at the
+    level where the path stopped matching (e.g. the children of ``layer3``)."""
+    modules = dict(model.named_modules())
+    parameters = dict(model.named_parameters())
+    if name in parameters:
+        layer = name.rpartition(".")[0]
+        return f"{name!r} is a parameter, not a layer; name the layer that holds it" + (
+            f" ({layer!r})" if layer else " (it belongs to the model itself)"
+        )
+    parts = name.split(".")
+    parent = ""
+    for depth in range(len(parts) - 1, 0, -1):
+        candidate = ".".join(parts[:depth])
+        if candidate in modules:
+            parent = candidate
+            break
+    children = [
+        f"{parent}.{child}" if parent else child for child, _ in modules[parent].named_children()
+    ]
+    where = f"inside {parent!r}" if parent else "at the top level"
+    listed = ", ".join(children) if children else "(none: it has no children)"
+    return (
+        f"{type(model).__name__} has no layer named {name!r}; valid names {where}: {listed}. "
+        "Deeper layers are written with dots, e.g. 'layer3.0'."
+    )
+
+
+def _resolve(model: nn.Module, name: object) -> str:
+    """Check that ``name`` names a submodule of ``model`` and return it."""
+    if not isinstance(name, str):
+        raise TypeError(f"a layer name must be a str like 'layer3.0', got {type(name).__name__}")
+    if name == "":
+        raise ValueError(
+            "the empty name means the whole model; call freeze(model) or unfreeze(model)"
+        )
+    if name not in dict(model.named_modules()):
+        raise ValueError(_unknown_name_message(model, name))
+    return name
+
+
+def _inside(param_name: str, layer: str) -> bool:
+    return param_name.startswith(layer + ".")
+
+
+# --------------------------------------------------------------------------- freezing
+def freeze(module: nn.Module) -> nn.Module:
+    """Set ``requires_grad = False`` on every parameter of ``module``; return it.
+
+    Buffers such as BatchNorm running statistics are not parameters: freezing does
+    not stop ``model.train()`` from updating them (see
+    :func:`keep_frozen_batchnorm_in_eval`).
+
+    Taught in: "Fine-tuning".
+    """
+    _check_module(module, "module")
+    module.requires_grad_(False)
+    return module
+
+
+def unfreeze(module: nn.Module) -> nn.Module:
+    """Set ``requires_grad = True`` on every parameter of ``module``; return it.
+
+    Taught in: "Fine-tuning".
+    """
+    _check_module(module, "module")
+    module.requires_grad_(True)
+    return module
+
+
+def freeze_up_to(model: nn.Module, name: str) -> list[str]:
+    """Freeze every parameter registered before the layer ``name`` and every
+    parameter inside it (inclusive); return the names of the frozen parameters.
+
+    Order is registration order, the order of ``model.named_modules()`` (for a
+    torchvision ResNet: ``conv1, bn1, relu, maxpool, layer1 .. layer4, avgpool,
+    fc``). ``freeze_up_to(resnet, "layer3.0")`` freezes the stem, ``layer1``,
+    ``layer2`` and the first block of ``layer3`` (the notes' "child 6"), and leaves
+    ``layer3.1``, ``layer4`` and ``fc`` as they were: parameters after ``name`` are
+    not touched, so call :func:`unfreeze` first for a clean start.
+
+    An unknown ``name`` raises ``ValueError`` listing the valid names at that level.
+
+    Taught in: "Fine-tuning".
+    """
+    _check_module(model)
+    _resolve(model, name)
+    names = [module_name for module_name, _ in model.named_modules()]
+    position = names.index(name)
+    last = position
+    while last + 1 < len(names) and _inside(names[last + 1], name):
+        last += 1  # named_modules() is pre-order: the subtree of `name` follows it
+    frozen = []
+    seen: set[int] = set()
+    modules = dict(model.named_modules())
+    for module_name in names[: last + 1]:
+        prefix = f"{module_name}." if module_name else ""
+        for param_name, param in modules[module_name].named_parameters(recurse=False):
+            if id(param) in seen:  # a parameter shared by two layers is frozen once
+                continue
+            seen.add(id(param))
+            param.requires_grad_(False)
+            frozen.append(prefix + param_name)
+    return frozen
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    """One layer's parameter counts, as listed by :func:`parameter_table`."""
+
+    name: str
+    kind: str
+    total: int
+    trainable: int
+
+    @property
+    def frozen(self) -> int:
+        return self.total - self.trainable
+
+    @property
+    def status(self) -> str:
+        """``"trainable"``, ``"frozen"``, ``"partly frozen"`` or ``"no parameters"``."""
+        if self.total == 0:
+            return "no parameters"
+        if self.trainable == self.total:
+            return "trainable"
+        return "frozen" if self.trainable == 0 else "partly frozen"
+
+
+def parameter_table(model: nn.Module, *, depth: int = 1) -> list[ParameterRow]:
+    """Total and trainable parameter counts of every layer ``depth`` levels down
+    (``depth=1``: the children; ``depth=2``: their children, e.g. ``layer3.0``).
+
+    A layer with fewer than ``depth`` levels below the model (a ``ReLU`` child, say)
+    is listed as it is, and parameters registered directly on a container are
+    listed under the container's own name, so the rows add up to
+    :func:`tutorial_lib.count_parameters` of the whole model (unless layers share
+    a parameter: each row counts it).
+
+    Taught in: "Fine-tuning".
+    """
+    _check_module(model)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be a positive int, got {depth!r}")
+    rows: list[ParameterRow] = []
+
+    def visit(module: nn.Module, name: str, level: int) -> None:
+        children = list(module.named_children())
+        if level == depth or not children:
+            counts = count_parameters(module)
+            rows.append(ParameterRow(name, type(module).__name__, counts.total, counts.trainable))
+            return
+        own = list(module.parameters(recurse=False))
+        if own:
+            total = sum(p.numel() for p in own)
+            trainable = sum(p.numel() for p in own if p.requires_grad)
+            rows.append(ParameterRow(name, type(module).__name__, total, trainable))
+        for child_name, child in children:
+            visit(child, f"{name}.{child_name}" if name else child_name, level + 1)
+
+    visit(model, "", 0)
+    return rows
+
+
+# --------------------------------------------------------------------------- batchnorm
+_FORCED = "_tutorial_lib_forced_eval"
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def _is_frozen_batchnorm(module: nn.Module) -> bool:
+    params = list(module.parameters(recurse=False))
+    return bool(params) and not any(p.requires_grad for p in params)
+
+
+def _frozen_bn_pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+    if module.training and _is_frozen_batchnorm(module):
+        module.training = False  # normalise with the running statistics, update nothing
+        setattr(module, _FORCED, True)
+
+
+def _frozen_bn_post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+    if module.__dict__.pop(_FORCED, False):
+        module.training = True  # back to the mode model.train() asked for
+
+
+class FrozenBatchNormHooks:
+    """The hooks installed by :func:`keep_frozen_batchnorm_in_eval`.
+
+    ``len(hooks)`` is the number of BatchNorm layers watched; :meth:`remove`
+    uninstalls them. Also a context manager that removes them on exit.
+    """
+
+    def __init__(self, handles: list[torch.utils.hooks.RemovableHandle], count: int) -> None:
+        self._handles = handles
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._count = 0
+
+    def __enter__(self) -> FrozenBatchNormHooks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def keep_frozen_batchnorm_in_eval(model: nn.Module) -> FrozenBatchNormHooks:
+    """Make every *frozen* BatchNorm layer of ``model`` behave as in eval mode,
+    whatever ``model.train()`` says.
+
+    ``requires_grad = False`` stops the optimizer, not BatchNorm: in train mode a
+    BatchNorm layer normalises with the statistics of the current batch and
+    overwrites its running statistics, so a "frozen" body drifts towards the few
+    images it is fine-tuned on. The usual fix, calling ``.eval()`` on those layers
+    after every ``model.train()``, is easy to forget and is undone by any training
+    loop that calls ``model.train()`` itself (``tutorial_lib.fit`` does, every
+    epoch).
+
+    This function installs a forward pre-hook and a forward hook on each BatchNorm
+    layer instead. At each forward pass in train mode, a BatchNorm layer whose
+    affine parameters all have ``requires_grad = False`` runs in eval mode (running
+    statistics used, not updated) and is switched back to train mode right after,
+    so ``model.training`` always reports what you asked for. The test is made at
+    every call: unfreezing a layer (gradual unfreezing) lets its BatchNorm train
+    again, with nothing else to do. BatchNorm layers without affine parameters
+    (``affine=False``) have nothing to freeze and are left alone. Calling it twice
+    installs nothing new. State dicts are unchanged; hooks survive
+    ``copy.deepcopy``.
+
+    Returns :class:`FrozenBatchNormHooks` (``.remove()`` to uninstall).
+
+    Taught in: "Fine-tuning".
+    """
+    _check_module(model)
+    handles = []
+    count = 0
+    for module in model.modules():
+        if not isinstance(module, _BATCHNORMS):
+            continue
+        count += 1
+        if _frozen_bn_pre_hook in module._forward_pre_hooks.values():
+            continue  # already installed
+        handles.append(module.register_forward_pre_hook(_frozen_bn_pre_hook))
+        handles.append(module.register_forward_hook(_frozen_bn_post_hook, always_call=True))
+    return FrozenBatchNormHooks(handles, count)
+
+
+# --------------------------------------------------------------------------- self-checks
+def _head_inputs(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """What ``model.fc`` receives for ``inputs`` in eval mode (the body's features)."""
+    captured: list[torch.Tensor] = []
+    handle = model.fc.register_forward_hook(lambda module, args, output: captured.append(args[0]))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(inputs)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return captured[0]
+
+
+def check_feature_extractor(
+    build: Callable[[nn.Module, int], nn.Module],
+    source: nn.Module,
+    *,
+    num_classes: int = 5,
+    inputs: torch.Tensor | None = None,
+) -> None:
+    """Self-check for the exercise "a feature extractor from the source model".
+
+    ``build(source, num_classes)`` must return a new model whose every parameter is
+    frozen except a fresh ``fc`` head with ``num_classes`` outputs, computing the
+    source model's features, and leave ``source`` itself untouched. Prints a pass
+    line, raises :class:`tutorial_lib.CheckFailed`, or says "not attempted yet".
+
+    Taught in: "Fine-tuning".
+    """
+    name = getattr(build, "__name__", "your function")
+    before = {key: value.clone() for key, value in source.state_dict().items()}
+    flags = [p.requires_grad for p in source.parameters()]
+    try:
+        model = build(source, num_classes)
+    except NotImplementedError:
+        print(f"{TODO} {name}: not attempted yet (the code still raises NotImplementedError).")
+        return
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(f"{name}: expected an nn.Module, got {type(model).__name__}")
+    if model is source:
+        raise CheckFailed(f"{name}: returned the source model itself; return a copy")
+    if [p.requires_grad for p in source.parameters()] != flags:
+        raise CheckFailed(f"{name}: changed requires_grad on the source model; freeze a copy")
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, nn.Linear) or fc.out_features != num_classes:
+        raise CheckFailed(f"{name}: expected model.fc to be nn.Linear(..., {num_classes})")
+    head = {id(p) for p in fc.parameters()}
+    if any(id(p) in {id(q) for q in source.parameters()} for p in model.parameters()):
+        raise CheckFailed(f"{name}: the new model shares parameters with the source; deep-copy")
+    wrong = [n for n, p in model.named_parameters() if p.requires_grad != (id(p) in head)]
+    if wrong:
+        raise CheckFailed(
+            f"{name}: expected only fc to be trainable, got requires_grad wrong for "
+            f"{len(wrong)} parameter(s), e.g. {wrong[0]}"
+        )
+    counts = count_parameters(model)
+    expected_total = count_parameters(source).total - source.fc.weight.numel()
+    expected_total += (source.fc.in_features + 1) * num_classes - source.fc.bias.numel()
+    if counts.total != expected_total:
+        raise CheckFailed(f"{name}: expected {expected_total:,} parameters, got {counts.total:,}")
+    after = source.state_dict()
+    if any(not torch.equal(before[k], after[k]) for k in before):
+        raise CheckFailed(f"{name}: changed the source model's weights or buffers")
+    if inputs is not None and not torch.allclose(
+        _head_inputs(model, inputs), _head_inputs(source, inputs), atol=1e-5
+    ):
+        raise CheckFailed(f"{name}: the body computes other features than the source model")
+    print(
+        f"{PASS} {name}: a frozen copy of the body with a new {num_classes}-way head "
+        f"({counts.trainable:,} trainable of {counts.total:,}); the source is untouched."
+    )
+
+
+def check_param_groups(
+    make_groups: Callable[..., Iterable[Mapping[str, Any]]],
+    build: Callable[[], nn.Module],
+    *,
+    head: str = "fc",
+    head_lr: float = 1e-2,
+    body_lr: float = 1e-3,
+) -> None:
+    """Self-check for the exercise "head and body parameter groups".
+
+    ``make_groups(model, head_lr=..., body_lr=...)`` must return optimizer groups
+    in which every trainable parameter appears exactly once, the parameters of
+    ``model.<head>`` with ``head_lr`` and the others with ``body_lr``, and no frozen
+    parameter appears. It is tried on a fresh model from ``build()`` and on one with
+    its first half frozen, and the groups must be accepted by ``torch.optim.SGD``.
+
+    Taught in: "Fine-tuning".
+    """
+    name = getattr(make_groups, "__name__", "your function")
+    for case in ("all trainable", "first half frozen"):
+        model = build()
+        if case != "all trainable":
+            params = list(model.parameters())
+            for param in params[: len(params) // 2]:
+                param.requires_grad_(False)
+        head_ids = {id(p) for p in model.get_submodule(head).parameters()}
+        try:
+            groups = list(make_groups(model, head_lr=head_lr, body_lr=body_lr))
+        except NotImplementedError:
+            print(f"{TODO} {name}: not attempted yet (the code still raises NotImplementedError).")
+            return
+        seen: dict[int, float] = {}
+        for group in groups:
+            if not isinstance(group, Mapping) or "params" not in group or "lr" not in group:
+                raise CheckFailed(f"{name} ({case}): each group must be a dict with params and lr")
+            for param in group["params"]:
+                if id(param) in seen:
+                    raise CheckFailed(f"{name} ({case}): a parameter appears in two groups")
+                seen[id(param)] = group["lr"]
+        trainable = {id(p): p for p in model.parameters() if p.requires_grad}
+        if set(seen) != set(trainable):
+            missing = len(set(trainable) - set(seen))
+            extra = len(set(seen) - set(trainable))
+            raise CheckFailed(
+                f"{name} ({case}): expected every trainable parameter once and no frozen one; "
+                f"{missing} trainable parameter(s) missing, {extra} frozen/foreign one(s) included"
+            )
+        for key, lr in seen.items():
+            expected = head_lr if key in head_ids else body_lr
+            if lr != expected:
+                where = "head" if key in head_ids else "body"
+                raise CheckFailed(
+                    f"{name} ({case}): a {where} parameter has lr {lr}, expected {expected}"
+                )
+        try:
+            torch.optim.SGD(groups, lr=body_lr)
+        except Exception as err:
+            raise CheckFailed(
+                f"{name} ({case}): torch.optim.SGD refused the groups: {err}"
+            ) from err
+    print(f"{PASS} {name}: every trainable parameter once, head at {head_lr}, body at {body_lr}.")
