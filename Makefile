@@ -2,11 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BUILD := _build
+NBVAL_WORKERS ?= 2
 NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book book-strict test lint unit nbval student student-check browser execute benchmark test-gpu clean
+.PHONY: help setup book book-strict test lint unit nbval nbval-portable student student-check browser execute benchmark test-gpu test-lowest clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,7 +21,7 @@ book: setup book-strict ## README command 1: set up, then build the HTML book in
 book-strict:
 	$(JB_STRICT)
 
-test: setup lint unit nbval student-check book-strict browser ## README command 2: set up, then every check
+test: setup lint unit nbval nbval-portable student-check book-strict browser ## README command 2: set up, then every check
 	@echo "All checks passed."
 
 lint: ## ruff over the package, the tests, the scripts and the notebooks
@@ -30,8 +31,15 @@ lint: ## ruff over the package, the tests, the scripts and the notebooks
 unit: ## unit tests of tutorial_lib and the book tools
 	$(PY) -m pytest tests -q --ignore=tests/browser
 
-nbval: ## re-execute every notebook of _toc.yml and compare with the stored outputs
+nbval: setup ## re-execute every notebook of _toc.yml and compare with the stored outputs
 	$(PY) -m pytest --nbval $(NBVAL_OPTS) --toc-notebooks -q $$($(PY) scripts/booktools.py list)
+
+# The same check as another reader's machine runs it: AVX2 kernels (a CPU without
+# AVX-512) and one thread per kernel; two notebooks at a time so it costs little more
+# than half a pass.
+nbval-portable: setup ## nbval again with AVX2 kernels and one thread, notebooks in parallel
+	ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=1 $(PY) -m pytest --nbval $(NBVAL_OPTS) \
+		--toc-notebooks -q -n $(NBVAL_WORKERS) --dist loadfile $$($(PY) scripts/booktools.py list)
 
 student: setup ## write the student edition (solutions removed, outputs cleared) to _build/student
 	$(PY) scripts/booktools.py student --out $(BUILD)/student
@@ -47,6 +55,9 @@ execute: setup ## re-execute notebooks and store their outputs: make execute NB=
 
 benchmark: setup ## time every notebook: _build/benchmark/report.json and BENCHMARKS.md
 	$(PY) scripts/booktools.py benchmark
+
+test-lowest: ## the lowest versions pyproject.toml allows, in .venv-lowest: every notebook runs (lax)
+	@bash scripts/test_lowest.sh
 
 test-gpu: setup ## run the notebooks on CUDA (lax comparison); says so and skips without a GPU
 	@bash scripts/test_gpu.sh

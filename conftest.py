@@ -18,6 +18,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from booktools import toc_notebooks  # noqa: E402
 
+# Per-cell numeric tolerance for nbval (scripts/nbval_tolerance.py).
+pytest_plugins = ["nbval_tolerance"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -34,6 +37,12 @@ def _show(path: Path) -> str:
 
 def _enabled(config: pytest.Config) -> bool:
     return bool(config.getoption("--toc-notebooks"))
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    # Under pytest-xdist every worker collects all notebooks but runs only some; the
+    # controller receives every worker's reports and checks that all cells ran.
+    return hasattr(config, "workerinput")
 
 
 _outcomes: dict[Path, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -62,7 +71,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not _enabled(session.config):
+    if not _enabled(session.config) or _is_xdist_worker(session.config):
         return
     problems = []
     for path in toc_notebooks(ROOT):

@@ -152,6 +152,22 @@ def find_leaks(nb: dict) -> list[str]:
     return leaks
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def find_ansi(nb: dict) -> list[str]:
+    """Describe every stored output with ANSI colour codes (a terminal's colours, which
+    the book shows as garbage and which differ between Python versions)."""
+    found = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        for output in cell.get("outputs", []):
+            text = output_text(output)
+            match = ANSI_ESCAPE.search(text)
+            if match:
+                found.append(f"cell {index}: {match.group(0)!r} in {text[:80]!r}")
+    return found
+
+
 def _collapse_stream(text: str) -> str:
     """What a terminal shows: a carriage return without newline overwrites the line."""
     lines = text.split("\n")
@@ -205,6 +221,12 @@ def execute_notebook(path: Path, *, timeout: int = 600, write: bool = True) -> f
     leaks = find_leaks(nb)
     if leaks:
         raise RuntimeError(f"{path}: outputs show machine paths:\n  " + "\n  ".join(leaks))
+    colours = find_ansi(nb)
+    if colours:
+        raise RuntimeError(
+            f"{path}: outputs contain ANSI colour codes (run child processes with "
+            "PYTHON_COLORS=0 and NO_COLOR=1):\n  " + "\n  ".join(colours)
+        )
     if write:
         nbformat.write(nb, path)
     return seconds

@@ -66,6 +66,31 @@ def test_no_machine_paths_in_outputs(notebook):
     assert booktools.find_leaks(nb) == []
 
 
+def test_no_ansi_colour_codes_in_outputs(notebook):
+    _, nb = notebook
+    assert booktools.find_ansi(nb) == []
+
+
+def test_find_ansi_sees_colour_codes():
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {
+                        "output_type": "stream",
+                        "name": "stdout",
+                        "text": "\x1b[31mTypeError\x1b[0m: bad",
+                    }
+                ],
+            }
+        ]
+    }
+    assert len(booktools.find_ansi(nb)) == 1
+    nb["cells"][0]["outputs"][0]["text"] = "TypeError: bad"
+    assert booktools.find_ansi(nb) == []
+
+
 def _calls_cuda(source: str) -> bool:
     """True when the code (not a comment or a string) calls ``.cuda(``."""
     tokens = [

@@ -1,0 +1,225 @@
+"""The per-cell numeric tolerance of the notebook checks (scripts/nbval_tolerance.py).
+
+Unit tests of the comparison, then nbval itself run on small notebooks whose stored
+outputs were changed: a tolerant cell still fails on a wrong number, an exact cell on
+any change.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from booktools import toc_notebooks  # noqa: E402
+from nbval_tolerance import (  # noqa: E402
+    METADATA_KEY,
+    Tolerance,
+    align_numbers,
+    align_outputs,
+    cell_tolerance,
+)
+
+REL_1PC = Tolerance(rel=0.01, reason="test")
+
+
+# --------------------------------------------------------------------------- numbers
+@pytest.mark.parametrize(
+    ("stored", "new"),
+    [
+        ("Dice 0.974", "Dice 0.979"),  # 0.5 % away, within 1 %
+        ("loss 1.2345e-03", "loss 1.2400e-03"),
+        ("acc 86.1% ± 2.3", "acc 86.5% ± 2.3"),
+        ("delta -0.000", "delta 0.000"),  # sign of a rounded zero
+        ("x 0.0012", "x 0.0013"),  # one unit in the last printed digit
+    ],
+)
+def test_numbers_within_tolerance_are_accepted(stored: str, new: str) -> None:
+    assert align_numbers(stored, new, REL_1PC) == stored
+
+
+@pytest.mark.parametrize(
+    ("stored", "new"),
+    [
+        ("Dice 0.974", "Dice 0.500"),  # a wrong number
+        ("Dice 0.974", "Dice 0.990"),  # 1.6 % away
+        ("x 0.0012", "x 0.0014"),  # two units in the last digit, 17 %
+        ("correct: 487 of 500", "correct: 488 of 500"),  # integers stay exact
+        ("Dice 0.974", "Dice 0.974 (worst)"),  # words changed
+        ("Dice 0.974 0.975", "Dice 0.974"),  # a number missing
+        ("Dice 0.974", "Dice nan"),
+    ],
+)
+def test_numbers_out_of_tolerance_are_kept(stored: str, new: str) -> None:
+    assert align_numbers(stored, new, REL_1PC) != stored
+
+
+def test_names_with_digits_are_words_not_numbers() -> None:
+    # "layer4" or "conv1.weight" must match exactly even with a huge tolerance
+    loose = Tolerance(rel=10.0, integers=True, reason="test")
+    assert align_numbers("layer4.1.conv2", "layer3.1.conv2", loose) == "layer3.1.conv2"
+    assert align_numbers("resnet18: 11.7M", "resnet34: 11.7M", loose) == "resnet34: 11.7M"
+
+
+def test_integers_can_be_made_tolerant() -> None:
+    spec = Tolerance(rel=0.01, integers=True, reason="test")
+    assert align_numbers("correct: 487", "correct: 489", spec) == "correct: 487"
+    assert align_numbers("correct: 487", "correct: 497", spec) == "correct: 497"
+
+
+def test_absolute_tolerance() -> None:
+    spec = Tolerance(abs=0.01, reason="test")
+    assert align_numbers("gap 0.000", "gap 0.009", spec) == "gap 0.000"
+    assert align_numbers("gap 0.000", "gap 0.020", spec) == "gap 0.020"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("rel=0.01", "must be a mapping"),
+        ({"rel": 0.01}, "needs a 'reason'"),
+        ({"rel": 0.0, "reason": "x"}, "'rel' or 'abs' > 0"),
+        ({"rel": -1, "reason": "x"}, "must be a number >= 0"),
+        ({"rel": "1%", "reason": "x"}, "must be a number >= 0"),
+        ({"rel": 0.1, "reason": "x", "relative": 1}, "unknown key"),
+        ({"rel": 0.1, "reason": "x", "integers": "yes"}, "true or false"),
+    ],
+)
+def test_bad_metadata_says_what_to_write(spec: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Tolerance.from_metadata(spec, "nb.ipynb cell 3")
+
+
+def test_cell_without_metadata_is_exact() -> None:
+    assert cell_tolerance({"metadata": {}}) is None
+
+
+# --------------------------------------------------------------------------- book cells
+def _tolerant_cells() -> list[tuple[str, int, dict]]:
+    cells = []
+    for path in toc_notebooks(ROOT):
+        nb = json.loads(path.read_text())
+        for index, cell in enumerate(nb["cells"]):
+            if METADATA_KEY in cell.get("metadata", {}):
+                cells.append((path.stem, index, cell))
+    return cells
+
+
+def test_every_tolerance_in_the_book_is_valid_and_explained() -> None:
+    cells = _tolerant_cells()
+    assert cells, "the book has no tolerant cell: the CPU-dependent outputs are compared how?"
+    for stem, index, cell in cells:
+        tolerance = cell_tolerance(cell, f"{stem} cell {index}")
+        assert tolerance is not None
+        assert tolerance.rel <= 0.1, f"{stem} cell {index}: rel > 10 % hides real changes"
+        assert "nbval-ignore-output" not in cell["metadata"].get("tags", [])
+
+
+def _stream_outputs(cell: dict) -> list:
+    outs = [nbformat.from_dict(o) for o in cell.get("outputs", [])]
+    return [
+        {"output_type": "stream", o["name"]: o["text"]} for o in outs if o.output_type == "stream"
+    ]
+
+
+def test_a_wrong_number_in_a_real_tolerant_cell_fails() -> None:
+    """Every number of every tolerant cell of the book, changed to half its value, is
+    rejected: the tolerance never swallows a wrong result."""
+    checked = 0
+    for stem, index, cell in _tolerant_cells():
+        tolerance = cell_tolerance(cell)
+        for output in _stream_outputs(cell):
+            key = next(k for k in output if k != "output_type")
+            text = output[key]
+            from nbval_tolerance import NUMBER
+
+            for match in NUMBER.finditer(text):
+                token = match.group(0)
+                value = float(token)
+                if value == 0 or ("." not in token and not tolerance.integers):
+                    continue
+                wrong = text[: match.start()] + f"{value / 2:.6g}" + text[match.end() :]
+                new = [{"output_type": "stream", key: wrong}]
+                aligned = align_outputs(new, [output], tolerance)
+                assert aligned[0][key] != text, f"{stem} cell {index}: {token} → {value / 2}"
+                checked += 1
+    assert checked > 20
+
+
+# --------------------------------------------------------------------------- nbval end to end
+def _notebook(cells: list[tuple[str, str, dict | None]]) -> nbformat.NotebookNode:
+    """A notebook of code cells (source, stored stdout, tolerance metadata)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    for count, (source, stored, tolerance) in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(source, execution_count=count)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+        if tolerance is not None:
+            cell.metadata[METADATA_KEY] = tolerance
+        nb.cells.append(cell)
+    return nb
+
+
+def _nbval(tmp_path: Path, nb: nbformat.NotebookNode) -> subprocess.CompletedProcess:
+    path = tmp_path / "check.ipynb"
+    nbformat.write(nb, path)
+    env = {"PYTHONPATH": str(ROOT / "scripts"), "PATH": str(Path(sys.executable).parent)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider",
+         "-p", "nbval_tolerance", "-q", "-rA", str(path)],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+
+TOL = {"rel": 0.01, "reason": "a Dice score after training"}
+
+
+def test_nbval_tolerant_and_exact_cells(tmp_path: Path) -> None:
+    """One kernel, six cells: what passes and what fails, as nbval reports it."""
+    nb = _notebook(
+        [
+            # 1. tolerant, within 1 %: passes
+            ('print(f"held-out Dice: {0.9791:.3f}")', "held-out Dice: 0.974\n", TOL),
+            # 2. tolerant, the stored Dice was 0.974, the cell now prints 0.5: fails
+            ('print(f"held-out Dice: {0.5:.3f}")', "held-out Dice: 0.974\n", TOL),
+            # 3. tolerant, an integer count off by one: fails
+            ('print("correct: 488 of 500, Dice 0.974")', "correct: 487 of 500, Dice 0.974\n", TOL),
+            # 4. exact, an integer count off by one: fails
+            ('print("parameters: 1,235")', "parameters: 1,234\n", None),
+            # 5. exact, a float off in the last digit: fails
+            ('print("Dice 0.975")', "Dice 0.974\n", None),
+            # 6. exact and identical: passes
+            ('print("parameters: 1,234")', "parameters: 1,234\n", None),
+        ]
+    )
+    result = _nbval(tmp_path, nb)
+    summary = [line for line in result.stdout.splitlines() if line.startswith(("PASSED", "FAILED"))]
+    outcome = {line.split("::Cell ")[1].split()[0]: line.split()[0] for line in summary}
+    assert outcome == {
+        "0": "PASSED",
+        "1": "FAILED",
+        "2": "FAILED",
+        "3": "FAILED",
+        "4": "FAILED",
+        "5": "PASSED",
+    }, result.stdout[-3000:]
+    # the failure shows the number that is out of tolerance, not an opaque message
+    assert "0.500" in result.stdout and "0.974" in result.stdout
+
+
+def test_nbval_reports_bad_metadata(tmp_path: Path) -> None:
+    nb = _notebook([('print("Dice 0.974")', "Dice 0.974\n", {"rel": 0.01})])
+    result = _nbval(tmp_path, nb)
+    assert result.returncode != 0
+    assert "needs a 'reason'" in result.stdout
