@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,19 +114,31 @@ def _last_digit_unit(token: str) -> float:
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
+_BLANKS = re.compile(r"[ \t]+")
+
+
+def _words(text: str) -> list[str]:
+    """The text between the numbers, with runs of spaces collapsed: a column that is
+    padded to the width of its number (``f"{x:5.1f}"``) keeps its words."""
+    return [_BLANKS.sub(" ", word) for word in NUMBER.split(text)]
+
+
 def align_numbers(stored: str, new: str, tolerance: Tolerance) -> str:
     """``new`` with every number that ``tolerance`` accepts spelled as in ``stored``.
 
-    The texts are split into numbers and the words between them; unless the words are
-    the same and the count of numbers is the same, ``new`` is returned unchanged (and
-    the exact comparison that follows fails, as it should).
+    The texts are split into numbers and the words between them. Unless the words are
+    the same (up to the width of runs of spaces) and the count of numbers is the same,
+    ``new`` is returned unchanged, and the exact comparison that follows fails, as it
+    should. Otherwise the result is ``stored`` with only the numbers that are out of
+    tolerance replaced by the new ones: equal to ``stored`` when every number is
+    accepted, and a diff that shows just the offending numbers when not.
     """
-    stored_words, new_words = NUMBER.split(stored), NUMBER.split(new)
-    if stored_words != new_words:
+    if _words(stored) != _words(new):
         return new
     stored_numbers, new_numbers = NUMBER.findall(stored), NUMBER.findall(new)
-    pieces = [new_words[0]]
-    for s, n, word in zip(stored_numbers, new_numbers, new_words[1:], strict=True):
+    stored_words = NUMBER.split(stored)
+    pieces = [stored_words[0]]
+    for s, n, word in zip(stored_numbers, new_numbers, stored_words[1:], strict=True):
         pieces.append(s if tolerance.accepts(s, n) else n)
         pieces.append(word)
     return "".join(pieces)
@@ -148,12 +161,17 @@ def _kind(output: dict) -> tuple:
     return (output.get("output_type"), tuple(sorted(k for k in output if k != "output_type")))
 
 
-def align_outputs(test: list, ref: list, tolerance: Tolerance) -> list:
+def align_outputs(
+    test: list, ref: list, tolerance: Tolerance, sanitize: Callable[[str], str] | None = None
+) -> list:
     """A copy of the new outputs ``test`` with accepted numbers spelled as in ``ref``.
 
     Outputs are paired in order among those of the same kind (a stream of the same
-    name, a result with the same MIME types).
+    name, a result with the same MIME types). ``sanitize`` (nbval's sanitizer rules)
+    is applied to both texts first, so that a progress bar's elapsed time or rate does
+    not hide the numbers after it.
     """
+    clean = sanitize or (lambda text: text)
     test = copy.deepcopy(test)
     pending: dict[tuple, list] = {}
     for output in ref:
@@ -167,7 +185,7 @@ def align_outputs(test: list, ref: list, tolerance: Tolerance) -> list:
             stored_container = stored.get("data", {}) if container is not output else stored
             stored_text = stored_container.get(key)
             if isinstance(stored_text, str):
-                container[key] = align_numbers(stored_text, container[key], tolerance)
+                container[key] = align_numbers(clean(stored_text), clean(container[key]), tolerance)
     return test
 
 
@@ -187,7 +205,7 @@ def _install() -> None:
     def compare_outputs(self, test, ref, skip_compare=None):  # noqa: ANN001
         tolerance = cell_tolerance(self.cell, f"{self.fspath.basename} cell {self.cell_num}")
         if tolerance is not None:
-            test = align_outputs(test, ref, tolerance)
+            test = align_outputs(test, ref, tolerance, self.sanitize)
         return exact(self, test, ref, skip_compare)
 
     compare_outputs._tolerant = True  # type: ignore[attr-defined]

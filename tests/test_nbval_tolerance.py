@@ -288,3 +288,24 @@ def test_python_versions_word_the_super_error_alike_after_sanitizing() -> None:
     # narrow: another TypeError keeps its words
     other = "TypeError: linear(): argument 'input' must be Tensor, not int"
     assert _sanitize(other) == other
+
+
+def test_padded_columns_and_progress_bars_are_compared_by_their_numbers() -> None:
+    spec = Tolerance(abs=0.03, reason="test")
+    # a column padded to its number's width: "+1.9" takes one space more than "+14.7"
+    stored = "gain over scratch +14.7, +16.4; best +16.4 points"
+    assert (
+        align_numbers(stored, "gain over scratch +14.7, +16.41; best +16.4 points", spec) == stored
+    )
+    moved = align_numbers(stored, "gain over scratch  +1.9, +16.4; best +16.4 points", spec)
+    assert moved == "gain over scratch +1.9, +16.4; best +16.4 points"  # only 1.9 differs
+    # a tqdm bar: the elapsed time and the rate (s/it or it/s) are sanitized first
+    bar = "epochs: 100%|██████████| 8/8 [{t}, train_loss={loss}, val_acc={acc}]\n"
+    stored = bar.format(t="01:16<00:00,  9.52s/it", loss="0.0727", acc="0.9778")
+    new = bar.format(t="00:03<00:00,  2.03it/s", loss="0.0644", acc="0.9800")
+    out = [{"output_type": "stream", "stderr": stored}]
+    aligned = align_outputs([{"output_type": "stream", "stderr": new}], out, spec, _sanitize)
+    assert aligned[0]["stderr"] == _sanitize(stored)
+    far = bar.format(t="00:03<00:00,  2.03it/s", loss="0.0644", acc="0.9100")
+    aligned = align_outputs([{"output_type": "stream", "stderr": far}], out, spec, _sanitize)
+    assert "0.9100" in aligned[0]["stderr"]
