@@ -7,7 +7,7 @@ NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book book-strict test lint unit nbval nbval-portable student student-check browser execute benchmark test-gpu test-lowest clean
+.PHONY: help setup book book-strict test lint unit exercises nbval nbval-portable student student-check guide browser execute benchmark test-gpu test-lowest clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ book: setup book-strict ## README command 1: set up, then build the HTML book in
 book-strict:
 	$(JB_STRICT)
 
-test: setup lint unit nbval nbval-portable student-check book-strict browser ## README command 2: set up, then every check
+test: setup lint unit exercises nbval nbval-portable student-check book-strict browser ## README command 2: set up, then every check
 	@echo "All checks passed."
 
 lint: ## ruff over the package, the tests, the scripts and the notebooks
@@ -29,7 +29,14 @@ lint: ## ruff over the package, the tests, the scripts and the notebooks
 	$(PY) -m ruff format --check tutorial_lib tests scripts
 
 unit: ## unit tests of tutorial_lib and the book tools
-	$(PY) -m pytest tests -q --ignore=tests/browser
+	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/exercises
+
+# Every exercise's check against its reference solution, right answers written
+# differently, plausible wrong answers and the untouched stub, in a strict-mode
+# kernel per notebook (tests/exercises/harness.py); two notebooks at a time.
+exercises: setup ## every exercise check against right and wrong answers (strict mode)
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests/exercises -q -p no:cacheprovider \
+		-n $(NBVAL_WORKERS) --dist loadfile
 
 nbval: setup ## re-execute every notebook of _toc.yml and compare with the stored outputs
 	$(PY) -m pytest --nbval $(NBVAL_OPTS) --toc-notebooks -q $$($(PY) scripts/booktools.py list)
@@ -45,7 +52,11 @@ student: setup ## write the student edition (solutions removed, outputs cleared)
 	$(PY) scripts/booktools.py student --out $(BUILD)/student
 
 student-check: student ## run every student notebook top to bottom (lax comparison)
-	$(PY) -m pytest --nbval-lax $(NBVAL_OPTS) -q $(BUILD)/student
+	OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax $(NBVAL_OPTS) -q \
+		-n $(NBVAL_WORKERS) --dist loadfile $(BUILD)/student
+
+guide: setup ## regenerate the exercise table of book/instructors.md from the notebooks' metadata
+	$(PY) scripts/booktools.py guide
 
 browser: ## the built book in headless Chromium: pages, links, images, search, dropdowns, screenshots
 	$(PY) -m pytest tests/browser -q

@@ -234,13 +234,23 @@ def execute_notebook(path: Path, *, timeout: int = 600, write: bool = True) -> f
 
 # --------------------------------------------------------------------------- student
 def student_notebook(nb: dict) -> dict:
-    """A copy of ``nb`` without the cells tagged ``solution`` and without outputs."""
+    """A copy of ``nb`` without solution cells (exercise role ``solution``; the
+    ``solution`` tag, which hides them in the book, must agree) and without outputs.
+    Exercise metadata (points, minutes, difficulty, roles) is kept for graders."""
     import copy
+
+    from exercise_cells import role
 
     student = copy.deepcopy(nb)
     cells = []
-    for cell in student["cells"]:
-        if SOLUTION_TAG in cell_tags(cell):
+    for index, cell in enumerate(student["cells"]):
+        is_solution = role(cell) == "solution"
+        if is_solution != (SOLUTION_TAG in cell_tags(cell)):
+            raise ValueError(
+                f"cell {index}: the 'solution' tag and the exercise role disagree; tag every "
+                "cell whose metadata says role 'solution', and only those"
+            )
+        if is_solution:
             continue
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
@@ -402,6 +412,24 @@ def benchmark(notebooks: list[Path], out_dir: Path, markdown: Path) -> dict:
     return report
 
 
+# --------------------------------------------------------------------------- guide
+GUIDE = ROOT / "book" / "instructors.md"
+
+
+def render_guide(root: Path = ROOT) -> str:
+    """``book/instructors.md`` with its exercise table regenerated from the metadata."""
+    from exercise_cells import guide_table, notebook_exercises, replace_guide_table
+
+    appendix = toc_appendix(root)
+    chapters = [
+        (path.stem, notebook_exercises(path))
+        for path in toc_notebooks(root)
+        if path.resolve() not in appendix
+    ]
+    guide = root / "book" / "instructors.md"
+    return replace_guide_table(guide.read_text(encoding="utf-8"), guide_table(chapters))
+
+
 # --------------------------------------------------------------------------- cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -411,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("notebooks", nargs="*", type=Path)
     st = sub.add_parser("student", help="write the student edition")
     st.add_argument("--out", type=Path, default=ROOT / "_build" / "student")
+    sub.add_parser("guide", help="regenerate the exercise table of book/instructors.md")
     bench = sub.add_parser("benchmark", help="time every notebook")
     bench.add_argument("--out", type=Path, default=ROOT / "_build" / "benchmark")
     bench.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -426,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "student":
         for path in write_student_edition(toc_notebooks(), args.out):
             print(f"[student] {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    elif args.command == "guide":
+        GUIDE.write_text(render_guide(), encoding="utf-8")
+        print(f"[guide] {GUIDE.relative_to(ROOT)}: exercise table regenerated")
     elif args.command == "benchmark":
         benchmark(toc_notebooks(), args.out, args.markdown)
         print(f"[benchmark] report: {args.out / 'report.json'}; table: {args.markdown}")

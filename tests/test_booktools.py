@@ -117,6 +117,9 @@ def test_student_notebook_removes_solutions_and_outputs():
     )
     nb.cells.insert(2, nbformat.v4.new_markdown_cell("```{solution-start} ex\n```"))
     nb.cells[2].metadata["tags"] = ["solution"]
+    roles = ["task", "answer", "solution", "solution", "check"]
+    for cell, role in zip(nb.cells, roles, strict=True):
+        cell.metadata["exercise"] = {"label": "ch-ex-1", "role": role}
     student = booktools.student_notebook(nb)
     sources = [c.source for c in student.cells]
     assert sources == ["task", "def f():\n    raise NotImplementedError", "check(f)"]
@@ -131,7 +134,9 @@ def test_student_notebook_removes_solutions_and_outputs():
 def test_write_student_edition(tmp_path):
     source = tmp_path / "src" / "ch.ipynb"
     source.parent.mkdir()
-    nbformat.write(_nb([_code("1", tags=["solution"]), _code("2")]), source)
+    nb = _nb([_code("1", tags=["solution"]), _code("2")])
+    nb.cells[0].metadata["exercise"] = {"label": "ch-ex-1", "role": "solution"}
+    nbformat.write(nb, source)
     written = booktools.write_student_edition([source], tmp_path / "out")
     assert written == [tmp_path / "out" / "ch.ipynb"]
     assert [c.source for c in nbformat.read(written[0], as_version=4).cells] == ["2"]

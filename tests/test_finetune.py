@@ -10,10 +10,8 @@ import torchvision
 from torch import nn
 
 import tutorial_lib as tl
+from tutorial_lib.exercises.fine_tuning import check_feature_extractor, check_param_groups
 from tutorial_lib.finetune import (
-    CheckFailed,
-    check_feature_extractor,
-    check_param_groups,
     freeze,
     freeze_up_to,
     keep_frozen_batchnorm_in_eval,
@@ -414,7 +412,7 @@ def reinitialised(source, num_classes):
     ],
 )
 def test_check_feature_extractor_catches_wrong_answers(small_resnet, fn, match):
-    with pytest.raises(CheckFailed, match=match):
+    with pytest.raises(tl.CheckFailed, match=match):
         check_feature_extractor(fn, small_resnet, num_classes=5, inputs=torch.rand(2, 1, 8, 8))
 
 
@@ -462,9 +460,9 @@ def test_check_param_groups(capsys):
     build = lambda: build_source_model(3, width=4)  # noqa: E731
     check_param_groups(good_groups, build)
     assert "✅" in capsys.readouterr().out
-    with pytest.raises(CheckFailed, match="frozen"):
+    with pytest.raises(tl.CheckFailed, match="frozen"):
         check_param_groups(with_frozen, build)
-    with pytest.raises(CheckFailed, match="lr"):
+    with pytest.raises(tl.CheckFailed, match="lr"):
         check_param_groups(swapped, build)
-    with pytest.raises(CheckFailed, match="two groups"):
+    with pytest.raises(tl.CheckFailed, match="two groups"):
         check_param_groups(twice, build)

@@ -6,6 +6,7 @@ exercise structure (task, stub, hidden solution, self-check) that the book and t
 student edition rely on.
 """
 
+import copy
 import io
 import re
 import tokenize
@@ -15,6 +16,7 @@ import nbformat
 import pytest
 
 import booktools
+import exercise_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = booktools.toc_notebooks(ROOT)
@@ -131,52 +133,93 @@ def test_python3_kernel(notebook):
 
 
 def test_exercise_structure(notebook):
+    """Every exercise is task, answer stub, hidden solution, check, consecutively, with
+    the metadata the student edition, the guide and the exercise tests read."""
     path, nb = notebook
     if path in booktools.toc_appendix(ROOT):
         pytest.skip("appendix pages have no exercises")
     cells = nb.cells
+    exercises = exercise_cells.read_exercises(nb, where=path.name)  # raises on any problem
     labels = [m for c in cells if c.cell_type == "markdown" for m in EXERCISE.findall(c.source)]
+    assert [ex.label for ex in exercises] == labels, (
+        "every ```{exercise} directive needs a task cell with exercise metadata, in order"
+    )
     assert 3 <= len(labels) <= 6, f"{path.name}: {len(labels)} exercises, expected 3 to 6"
     assert len(set(labels)) == len(labels), "exercise labels must be unique"
-    titles = [
-        m for c in cells if c.cell_type == "markdown" for m in EXERCISE_TITLE.findall(c.source)
-    ]
-    for title in titles:
+    for ex in exercises:
         # sphinx-exercise 1.2.1 cannot resolve solution titles from such exercise titles
         # on a clean build ("undefined label").
-        assert not set(title) & {"`", "$"}, f"exercise title {title!r}: use plain text"
-    for label in labels:
-        starts = [
-            i
-            for i, c in enumerate(cells)
-            if SOLUTION_START.search(c.source or "")
-            and SOLUTION_START.search(c.source).group(1) == label
-        ]
-        assert len(starts) == 1, f"{label}: expected one solution-start cell"
-        start = starts[0]
-        end = next(
-            (i for i in range(start + 1, len(cells)) if "```{solution-end}" in cells[i].source),
-            None,
-        )
-        assert end is not None, f"{label}: no solution-end after the solution-start"
-        hidden = cells[start : end + 1]
+        assert not set(ex.title) & {"`", "$"}, f"exercise title {ex.title!r}: use plain text"
+        hidden = [cells[i] for i in ex.solutions]
+        start = SOLUTION_START.search(hidden[0].source)
+        assert start and start.group(1) == ex.label, f"{ex.label}: first solution cell"
+        assert "```{solution-end}" in hidden[-1].source, f"{ex.label}: last solution cell"
         assert all("solution" in booktools.cell_tags(c) for c in hidden), (
-            f"{label}: every cell from solution-start to solution-end needs the 'solution' tag"
+            f"{ex.label}: every cell from solution-start to solution-end needs the 'solution' tag"
         )
-        assert any(c.cell_type == "code" for c in hidden), f"{label}: the solution has no code"
-        # The stub before the solution raises NotImplementedError ...
-        stub = next(c for c in reversed(cells[:start]) if c.cell_type == "code")
-        assert "NotImplementedError" in stub.source, f"{label}: no stub before the solution"
-        # ... and a self-check follows it, and passed in the stored run.
-        check = next(c for c in cells[end + 1 :] if c.cell_type == "code")
+        assert "NotImplementedError" in cells[ex.answer].source, f"{ex.label}: the stub"
+        check = cells[ex.check]
         printed = "".join(o.get("text", "") for o in check.outputs if o.output_type == "stream")
-        assert "✅" in printed, f"{label}: the self-check after the solution did not pass"
-    # No solution-tagged cell outside the gated blocks (it would vanish from the
-    # student edition without the book hiding it).
+        assert "✅" in printed, f"{ex.label}: the self-check after the solution did not pass"
+    # No solution-tagged cell outside an exercise (it would vanish from the student
+    # edition without the book hiding it), and tags agree with the metadata.
     for i, cell in enumerate(cells):
-        if "solution" in booktools.cell_tags(cell):
-            before = [c for c in cells[: i + 1] if SOLUTION_START.search(c.source or "")]
-            assert before, f"cell {i} is tagged solution outside a solution block"
+        tagged = "solution" in booktools.cell_tags(cell)
+        assert tagged == (exercise_cells.role(cell) == "solution"), (
+            f"cell {i}: the 'solution' tag and the exercise role must agree"
+        )
+
+
+def test_exercise_metadata_is_rejected_when_incomplete():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    task = next(i for i, c in enumerate(nb.cells) if exercise_cells.role(c) == "task")
+    broken = copy.deepcopy(nb)
+    del broken.cells[task + 1].metadata["exercise"]  # the answer cell loses its metadata
+    with pytest.raises(exercise_cells.ExerciseMetadataError, match="no answer cell"):
+        exercise_cells.read_exercises(broken)
+    broken = copy.deepcopy(nb)
+    broken.cells[task].metadata["exercise"]["difficulty"] = "tricky"
+    with pytest.raises(exercise_cells.ExerciseMetadataError, match="difficulty"):
+        exercise_cells.read_exercises(broken)
+    broken = copy.deepcopy(nb)
+    broken.cells[task].metadata["exercise"]["minutes"] = 0
+    with pytest.raises(exercise_cells.ExerciseMetadataError, match="minutes"):
+        exercise_cells.read_exercises(broken)
+    broken = copy.deepcopy(nb)
+    broken.cells[task + 1].metadata["exercise"]["role"] = "stub"
+    with pytest.raises(exercise_cells.ExerciseMetadataError, match="role 'stub'"):
+        exercise_cells.read_exercises(broken)
+    broken = copy.deepcopy(nb)
+    broken.cells.insert(task + 2, nbformat.v4.new_code_cell("x = 1"))
+    with pytest.raises(exercise_cells.ExerciseMetadataError, match="consecutive"):
+        exercise_cells.read_exercises(broken)
+    broken = copy.deepcopy(nb)
+    broken.cells[task].metadata["exercise"]["role"] = "check"
+    with pytest.raises(exercise_cells.ExerciseMetadataError):
+        exercise_cells.read_exercises(broken)
+
+
+def test_student_edition_refuses_a_solution_without_its_tag():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    broken = copy.deepcopy(nb)
+    for cell in broken.cells:
+        if exercise_cells.role(cell) == "solution":
+            cell.metadata["tags"] = []
+            break
+    with pytest.raises(ValueError, match="disagree"):
+        booktools.student_notebook(broken)
+
+
+def test_student_edition_keeps_the_exercise_metadata(notebook):
+    path, nb = notebook
+    student = booktools.student_notebook(nb)
+    kept = [c.metadata["exercise"] for c in student.cells if "exercise" in c.metadata]
+    original = [
+        c.metadata["exercise"]
+        for c in nb.cells
+        if "exercise" in c.metadata and c.metadata["exercise"]["role"] != "solution"
+    ]
+    assert kept == original
 
 
 def test_student_edition_has_no_solution_code(notebook):
@@ -194,6 +237,9 @@ def test_student_edition_has_no_solution_code(notebook):
 
 def test_instructor_guide_lists_every_exercise():
     guide = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
+    assert guide == booktools.render_guide(ROOT), (
+        "the exercise table of book/instructors.md is out of date: run `make guide`"
+    )
     listed = set(re.findall(r"\{ref\}`([\w-]+-ex-\d+)`", guide))
     in_book = {
         label
@@ -202,8 +248,10 @@ def test_instructor_guide_lists_every_exercise():
         if cell.cell_type == "markdown"
         for label in EXERCISE.findall(cell.source)
     }
-    problems = {"missing": sorted(in_book - listed), "stale": sorted(listed - in_book)}
-    assert listed == in_book, problems
+    assert listed == in_book, {
+        "missing": sorted(in_book - listed),
+        "stale": sorted(listed - in_book),
+    }
 
 
 def test_status_page_covers_every_notebook_within_budget():

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tutorial_lib import CheckFailed, count_parameters
+from tutorial_lib.exercises.unet import check_block
 from tutorial_lib.unet import (
     MIN_INPUT_SIZE,
     DoubleConv,
@@ -11,7 +12,6 @@ from tutorial_lib.unet import (
     OutConv,
     UNet,
     Up,
-    check_block,
     pad_to_match,
 )
 

@@ -18,10 +18,10 @@ from .checkpoint import (
     sha256,
     strip_prefix,
 )
-from .checks import Case, CheckFailed, check_function, check_module, compare
 from .data import digits_split, load_digits_tensors, make_shapes, shapes_split
 from .demo import ExpectedErrorMissing, show_error, show_warnings
 from .device import get_device
+from .exercises.core import Case, CheckFailed, check_function, check_module, compare
 from .finetune import (
     FrozenBatchNormHooks,
     ParameterRow,
@@ -72,7 +72,7 @@ from .surgery import (
     snapshot,
 )
 from .training import History, evaluate, fit
-from .unet import DoubleConv, Down, OutConv, UNet, Up, check_block, pad_to_match
+from .unet import DoubleConv, Down, OutConv, UNet, Up, pad_to_match
 
 __version__ = "0.1.0"
 
@@ -103,7 +103,6 @@ __all__ = [
     "OutConv",
     "UNet",
     "Up",
-    "check_block",
     "pad_to_match",
     "LogitsAndFeatures",
     "WithExtraInput",

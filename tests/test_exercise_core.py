@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from tutorial_lib import Case, CheckFailed, check_function, check_module, compare
+from tutorial_lib.exercises import Case, CheckFailed, check_function, check_module, compare
 
 
 @pytest.mark.parametrize(

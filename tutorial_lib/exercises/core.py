@@ -1,10 +1,19 @@
-"""Self-checks for the exercises at the end of every chapter.
+"""The machinery every exercise check uses: cases, comparison, and one way to report.
 
-A self-check runs the learner's function or module on reference cases and either
-prints one line saying that everything passed, or raises :class:`CheckFailed`
-naming the case that failed, what was expected and what came back. Code that still
-raises ``NotImplementedError`` (the exercise stub) is reported as not attempted
-yet, so a student notebook runs top to bottom before any exercise is done.
+A check runs the learner's code on reference cases and reports one of three outcomes
+through :func:`report`, the only function that prints a verdict:
+
+- **pass**: one line starting with ✅ that says what was checked;
+- **fail**: raises :class:`CheckFailed` naming the case, what was expected and what
+  came back;
+- **not attempted**: the code still raises ``NotImplementedError`` (the exercise
+  stub). In a notebook this prints a ⏳ line and returns, so a student notebook runs
+  top to bottom before any exercise is done. In **strict mode** (a grader sets the
+  environment variable ``TUTORIAL_STRICT=1``, or passes ``strict=True``) it raises
+  :class:`NotAttempted`, a :class:`CheckFailed`, so a stub is never counted as done.
+
+The checks of each chapter live in the module of the same name beside this one
+(``tutorial_lib.exercises.unet`` for the U-Net chapter, and so on).
 
 Taught in: "Defining models" (section "Exercises"); the instructor guide explains
 how to write new checks.
@@ -12,10 +21,12 @@ how to write new checks.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -24,8 +35,103 @@ PASS = "✅"
 TODO = "⏳"
 
 
+STRICT_ENV = "TUTORIAL_STRICT"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
 class CheckFailed(AssertionError):
     """Raised by a self-check when the learner's code gives a wrong result."""
+
+
+class NotAttempted(CheckFailed):
+    """Raised in strict mode when the code still raises ``NotImplementedError``."""
+
+
+def strict_mode(strict: bool | None = None) -> bool:
+    """Whether checks count "not attempted" as a failure.
+
+    ``strict`` wins when given; otherwise the environment variable
+    ``TUTORIAL_STRICT`` decides (``1``/``true``/``yes``/``on``; unset or
+    ``0``/``false``/``no``/``off`` means friendly mode).
+
+    Taught in: the instructor guide ("Grading").
+    """
+    if strict is not None:
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be True, False or None, got {strict!r}")
+        return strict
+    value = os.environ.get(STRICT_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{STRICT_ENV}={os.environ[STRICT_ENV]!r} is not understood: set it to 1 (strict, for "
+        "grading) or 0 (friendly), or unset it"
+    )
+
+
+Status = Literal["pass", "fail", "todo"]
+
+
+def report(name: str, status: Status, message: str, *, strict: bool | None = None) -> None:
+    """Report the outcome of a check: the one place where verdicts are printed.
+
+    ``"pass"`` prints ``✅ name: message``;
+    ``"fail"`` raises :class:`CheckFailed` (``name: message``); ``"todo"`` prints
+    ``⏳ name: message`` and returns, or raises :class:`NotAttempted` in strict mode.
+
+    Taught in: the instructor guide ("How the self-checks work").
+    """
+    if status == "pass":
+        print(f"{PASS} {name}: {message}")
+    elif status == "todo":
+        if strict_mode(strict):
+            raise NotAttempted(f"{name}: not attempted: {message}")
+        print(f"{TODO} {name}: {message}")
+    elif status == "fail":
+        raise CheckFailed(f"{name}: {message}")
+    else:
+        raise ValueError(f"status must be 'pass', 'fail' or 'todo', got {status!r}")
+
+
+NOT_ATTEMPTED = "not attempted yet (the code still raises NotImplementedError)."
+
+
+def exercise_check(name: str) -> Callable[[Callable[..., str]], Callable[..., None]]:
+    """Turn a function that returns what passed (or raises) into a reporting check.
+
+    The decorated function raises :class:`CheckFailed` with a message (without the
+    name; it is added) when the answer is wrong, and returns a one-line description
+    of what it verified when it is right. The wrapper reports through
+    :func:`report`: a ``NotImplementedError`` from the learner's code becomes "not
+    attempted", any other error from it a failure that names the error. Every
+    wrapper accepts ``strict=`` (default: the ``TUTORIAL_STRICT`` environment
+    variable).
+
+    Taught in: the instructor guide ("Adding an exercise").
+    """
+
+    def decorate(fn: Callable[..., str]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def check(*args: Any, strict: bool | None = None, **kwargs: Any) -> None:
+            try:
+                message = fn(*args, **kwargs)
+            except NotImplementedError:
+                return report(name, "todo", NOT_ATTEMPTED, strict=strict)
+            except NotAttempted:
+                raise
+            except CheckFailed as err:
+                text = str(err)
+                return report(name, "fail", text.removeprefix(f"{name}: "), strict=strict)
+            except Exception as err:  # an error in the learner's code, with its type
+                raise CheckFailed(f"{name}: your code raised {type(err).__name__}: {err}") from err
+            return report(name, "pass", message, strict=strict)
+
+        return check
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -101,8 +207,8 @@ def compare(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6) 
     return None if got == expected else f"expected {expected!r}, got {got!r}"
 
 
-def _not_attempted(name: str) -> None:
-    print(f"{TODO} {name}: not attempted yet (the code still raises NotImplementedError).")
+def _not_attempted(name: str, strict: bool | None = None) -> None:
+    return report(name, "todo", NOT_ATTEMPTED, strict=strict)
 
 
 def check_function(
@@ -112,10 +218,11 @@ def check_function(
     name: str | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    strict: bool | None = None,
 ) -> None:
-    """Run ``fn`` on every case; print a pass line and return ``True``, or raise
-    :class:`CheckFailed` at the first wrong case. Prints a "not attempted yet"
-    note (and raises nothing) while ``fn`` raises ``NotImplementedError``.
+    """Run ``fn`` on every case; report a pass, or raise :class:`CheckFailed` at
+    the first wrong case. While ``fn`` raises ``NotImplementedError`` it reports
+    "not attempted" (a note, or :class:`NotAttempted` in strict mode).
 
     Taught in: "Defining models".
     """
@@ -130,7 +237,7 @@ def check_function(
         try:
             got = fn(*case.args, **dict(case.kwargs))
         except NotImplementedError:
-            return _not_attempted(name)
+            return _not_attempted(name, strict)
         except Exception as err:  # report the learner's error with the case that caused it
             raise CheckFailed(
                 f"{name}: {case.label(index)} raised {type(err).__name__}: {err}"
@@ -142,7 +249,7 @@ def check_function(
         )
         if problem:
             raise CheckFailed(f"{name}: {case.label(index)} is wrong: {problem}")
-    print(f"{PASS} {name}: all {len(cases)} case(s) passed.")
+    return report(name, "pass", f"all {len(cases)} case(s) passed.", strict=strict)
 
 
 def check_module(
@@ -156,6 +263,7 @@ def check_module(
     name: str | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    strict: bool | None = None,
 ) -> None:
     """Check a module (or a zero-argument function building one).
 
@@ -164,8 +272,8 @@ def check_module(
     and equal outputs to a ``reference`` module (both run in eval mode on the same
     ``inputs``; the reference must hold the weights the learner's module should
     compute with, e.g. the same layer objects). Prints a pass line, or raises
-    :class:`CheckFailed`; prints a "not attempted yet" note when building or
-    running raises ``NotImplementedError``.
+    :class:`CheckFailed`; reports "not attempted" when building or running raises
+    ``NotImplementedError``.
 
     Taught in: "Defining models".
     """
@@ -173,7 +281,7 @@ def check_module(
     try:
         module = build if isinstance(build, nn.Module) else build()
     except NotImplementedError:
-        return _not_attempted(name)
+        return _not_attempted(name, strict)
     if not isinstance(module, nn.Module):
         raise CheckFailed(f"{name}: expected an nn.Module, got {type(module).__name__}")
     args = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
@@ -197,7 +305,7 @@ def check_module(
             out = module(*args)
             expected = reference.eval()(*args) if reference is not None else None
     except NotImplementedError:
-        return _not_attempted(name)
+        return _not_attempted(name, strict)
     except Exception as err:
         raise CheckFailed(f"{name}: the forward pass raised {type(err).__name__}: {err}") from err
     finally:
@@ -223,4 +331,4 @@ def check_module(
         )
         if given is not None
     ]
-    print(f"{PASS} {name}: {', '.join(checked) or 'forward pass'} correct.")
+    return report(name, "pass", f"{', '.join(checked) or 'forward pass'} correct.", strict=strict)

@@ -1,0 +1,43 @@
+"""Exercise checks: the shared machinery and one module per chapter.
+
+``tutorial_lib.exercises.core`` holds what every check uses (:class:`Case`,
+:func:`compare`, :func:`check_function`, :func:`check_module`, :func:`report`,
+strict mode); ``tutorial_lib.exercises.<notebook>`` holds the checks of one chapter,
+named after its notebook (``unet``, ``fine_tuning``, ...). A chapter's check cell
+reads ``from tutorial_lib.exercises import unet as ex`` and calls ``ex.check_...``.
+
+Taught in: every chapter's "Exercises" section; the instructor guide explains the
+checks and strict mode.
+"""
+
+from .core import (
+    NOT_ATTEMPTED,
+    PASS,
+    STRICT_ENV,
+    TODO,
+    Case,
+    CheckFailed,
+    NotAttempted,
+    check_function,
+    check_module,
+    compare,
+    exercise_check,
+    report,
+    strict_mode,
+)
+
+__all__ = [
+    "NOT_ATTEMPTED",
+    "PASS",
+    "STRICT_ENV",
+    "TODO",
+    "Case",
+    "CheckFailed",
+    "NotAttempted",
+    "check_function",
+    "check_module",
+    "compare",
+    "exercise_check",
+    "report",
+    "strict_mode",
+]
