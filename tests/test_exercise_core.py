@@ -2,7 +2,18 @@ import pytest
 import torch
 from torch import nn
 
-from tutorial_lib.exercises import Case, CheckFailed, check_function, check_module, compare
+from tutorial_lib.exercises import (
+    STRICT_ENV,
+    Case,
+    CheckFailed,
+    NotAttempted,
+    check_function,
+    check_module,
+    compare,
+    exercise_check,
+    report,
+    strict_mode,
+)
 
 
 @pytest.mark.parametrize(
@@ -167,3 +178,86 @@ def test_check_module_not_attempted(capsys):
 def test_check_module_requires_a_module():
     with pytest.raises(CheckFailed, match="expected an nn.Module, got int"):
         check_module(lambda: 3, inputs=torch.zeros(1), name="three")
+
+
+# --------------------------------------------------------------------------- strict mode
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), ("YES", True), (" on ", True)]
+    + [("0", False), ("", False), ("false", False), ("no", False), ("off", False)],
+)
+def test_strict_mode_reads_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv(STRICT_ENV, value)
+    assert strict_mode() is expected
+    assert strict_mode(True) is True and strict_mode(False) is False  # the argument wins
+
+
+def test_strict_mode_defaults_to_friendly_and_rejects_unclear_values(monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    assert strict_mode() is False
+    monkeypatch.setenv(STRICT_ENV, "maybe")
+    with pytest.raises(ValueError, match="set it to 1"):
+        strict_mode()
+    with pytest.raises(TypeError, match="True, False or None"):
+        strict_mode("yes")
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda strict: check_function(_stub, [Case(expected=1)], name="f", strict=strict),
+        lambda strict: check_module(_stub, inputs=torch.zeros(1), name="f", strict=strict),
+        lambda strict: check_module(
+            nn.Sequential(nn.Linear(1, 1), _Raises()), inputs=torch.zeros(1, 1), strict=strict
+        ),
+        lambda strict: exercise_check("f")(_stub)(strict=strict),
+    ],
+    ids=["check_function", "check_module-build", "check_module-forward", "exercise_check"],
+)
+def test_not_attempted_is_a_note_or_in_strict_mode_a_failure(run, capsys, monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    run(None)
+    out = capsys.readouterr().out
+    assert out.startswith("⏳") and "not attempted" in out and "✅" not in out
+    with pytest.raises(NotAttempted, match="not attempted"):
+        run(True)
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(NotAttempted):
+        run(None)
+    assert "✅" not in capsys.readouterr().out  # never a pass for code that did not run
+    assert issubclass(NotAttempted, CheckFailed)  # a grader counting failures counts it
+
+
+class _Raises(nn.Module):
+    def forward(self, x):
+        raise NotImplementedError
+
+
+def test_report_is_the_one_verdict():
+    report("x", "pass", "fine.")
+    with pytest.raises(CheckFailed, match="^x: wrong$"):
+        report("x", "fail", "wrong")
+    with pytest.raises(ValueError, match="'pass', 'fail' or 'todo'"):
+        report("x", "ok", "?")
+
+
+def test_exercise_check_reports_pass_fail_and_learner_errors(capsys, monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "1")
+
+    @exercise_check("double")
+    def check_double(fn):
+        if fn(2) != 4:
+            raise CheckFailed(f"double(2) should be 4, got {fn(2)!r}")
+        return "double(2) is 4."
+
+    check_double(lambda x: 2 * x)
+    assert capsys.readouterr().out == "✅ double: double(2) is 4.\n"
+    with pytest.raises(CheckFailed, match=r"^double: double\(2\) should be 4, got 5$"):
+        check_double(lambda x: 5)
+    with pytest.raises(CheckFailed, match="your code raised ZeroDivisionError"):
+        check_double(lambda x: x / 0)
+    assert check_double.__name__ == "check_double"
