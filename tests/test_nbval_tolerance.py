@@ -278,6 +278,18 @@ def _sanitize(text: str) -> str:
     return text
 
 
+def test_python_versions_write_the_main_module_alike_after_sanitizing() -> None:
+    # saving_loading: unpickling a whole model in a fresh process names __main__
+    py311 = "AttributeError: Can't get attribute 'DigitNet' on <module '__main__' (built-in)>"
+    py312 = (
+        "AttributeError: Can't get attribute 'DigitNet' on "
+        "<module '__main__' (<class '_frozen_importlib.BuiltinImporter'>)>"
+    )
+    assert _sanitize(py312) == _sanitize(py311) == py311
+    other = "<module 'torch' (<class '_frozen_importlib.BuiltinImporter'>)>"
+    assert _sanitize(other) == other  # only __main__, the line the lesson prints
+
+
 def test_python_versions_word_the_super_error_alike_after_sanitizing() -> None:
     py311 = "TypeError: super(type, obj): obj must be an instance or subtype of type"
     py313 = (
