@@ -153,10 +153,12 @@ def test_real_tolerant_cells_accept_within_and_reject_beyond() -> None:
                 token = match.group(0)
                 if "." not in token:
                     continue
-                decimals = len(token.split(".")[1])
+                mantissa, _, exponent = token.lower().partition("e")
+                decimals = len(mantissa.split(".")[1])
+                style = "e" if exponent else "f"  # keep 2.71e-16 in scientific notation
                 allowed = _allowed(tolerance, token)
                 for factor, accepted in ((0.5, True), (2.0, False)):
-                    moved = f"{float(token) + factor * allowed:.{decimals + 3}f}"
+                    moved = f"{float(token) + factor * allowed:.{decimals + 3}{style}}"
                     new = text[: match.start()] + moved + text[match.end() :]
                     aligned = align_outputs(
                         [{"output_type": "stream", key: new}], [output], tolerance
