@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 
 import tutorial_lib as tl
-from tutorial_lib.exercises.fine_tuning import check_feature_extractor, check_param_groups
+from tutorial_lib.exercises import fine_tuning as ex
 from tutorial_lib.finetune import (
     freeze,
     freeze_up_to,
@@ -362,58 +362,72 @@ def test_groups_built_before_freezing_hold_still_until_unfrozen(small_resnet):
 
 
 # --------------------------------------------------------------------------- self-checks
-def good_extractor(source, num_classes):
+def good_cut(source, stage):
     model = copy.deepcopy(source)
-    freeze(model)
-    model.fc = nn.Linear(model.fc.in_features, num_classes)
-    return model
+    names = [name for name, _ in model.named_children()]
+    kept = [getattr(model, name) for name in names[: names.index(stage) + 1]]
+    body = freeze(nn.Sequential(*kept, nn.AdaptiveAvgPool2d(1), nn.Flatten()))
+    keep_frozen_batchnorm_in_eval(body)
+    return body
 
 
-def test_check_feature_extractor_passes_a_right_answer(small_resnet, capsys):
-    check_feature_extractor(
-        good_extractor, small_resnet, num_classes=5, inputs=torch.rand(2, 1, 8, 8)
-    )
+def best_stage(model: nn.Module) -> str:
+    accuracies = ex._stage_accuracies(model, 10, (0, 1, 2))
+    return max(accuracies, key=accuracies.get)
+
+
+def test_check_cut_body_passes_a_right_answer(small_resnet, capsys):
+    ex.check_cut_body(good_cut, best_stage(small_resnet), small_resnet)
     assert "✅" in capsys.readouterr().out
     assert all(p.requires_grad for p in small_resnet.parameters())
 
 
-def in_place(source, num_classes):
+def in_place(source, stage):
     freeze(source)
-    source.fc = nn.Linear(source.fc.in_features, num_classes)
-    return source
+    return good_cut(source, stage)
 
 
-def head_frozen_too(source, num_classes):
-    model = good_extractor(source, num_classes)
-    freeze(model.fc)
-    return model
+def drifting(source, stage):
+    model = copy.deepcopy(source)
+    names = [name for name, _ in model.named_children()]
+    kept = [getattr(model, name) for name in names[: names.index(stage) + 1]]
+    return freeze(nn.Sequential(*kept, nn.AdaptiveAvgPool2d(1), nn.Flatten()))  # BN drifts
 
 
-def shares_weights(source, num_classes):
-    model = copy.copy(source)
-    model._modules = dict(source._modules)
-    model.fc = nn.Linear(source.fc.in_features, num_classes)
-    return model
+def shares_weights(source, stage):
+    names = [name for name, _ in source.named_children()]
+    kept = [getattr(source, name) for name in names[: names.index(stage) + 1]]
+    return nn.Sequential(*kept, nn.AdaptiveAvgPool2d(1), nn.Flatten()).requires_grad_(False)
 
 
-def reinitialised(source, num_classes):
-    model = good_extractor(source, num_classes)
-    nn.init.zeros_(model.layer1[0].conv1.weight)
-    return model
+def reinitialised(source, stage):
+    body = good_cut(source, stage)
+    nn.init.zeros_(body[0].weight)
+    return body
 
 
 @pytest.mark.parametrize(
     ("fn", "match"),
     [
-        (in_place, "source model itself"),
-        (head_frozen_too, "only fc to be trainable"),
-        (shares_weights, "shares parameters"),
-        (reinitialised, "other features"),
+        (in_place, "changed the source model"),
+        (shares_weights, "changed the source model"),
+        (drifting, "eval mode"),
+        (reinitialised, "differ"),
     ],
 )
-def test_check_feature_extractor_catches_wrong_answers(small_resnet, fn, match):
+def test_check_cut_body_catches_wrong_answers(small_resnet, fn, match):
     with pytest.raises(tl.CheckFailed, match=match):
-        check_feature_extractor(fn, small_resnet, num_classes=5, inputs=torch.rand(2, 1, 8, 8))
+        ex.check_cut_body(fn, best_stage(small_resnet), small_resnet)
+    assert all(p.requires_grad for p in small_resnet.parameters())  # restored by the check
+
+
+def test_check_cut_body_rejects_a_stage_far_from_the_best(small_resnet):
+    accuracies = ex._stage_accuracies(small_resnet, 10, (0, 1, 2))
+    worst = min(accuracies, key=accuracies.get)
+    if accuracies[worst] >= max(accuracies.values()) - ex.BEST_TOLERANCE:
+        pytest.skip("every stage of this random model probes alike")
+    with pytest.raises(tl.CheckFailed, match="measure every stage"):
+        ex.check_cut_body(good_cut, worst, small_resnet)
 
 
 def not_done(*args, **kwargs):
@@ -421,10 +435,12 @@ def not_done(*args, **kwargs):
 
 
 def test_checks_report_stubs_as_not_attempted(small_resnet, capsys):
-    check_feature_extractor(not_done, small_resnet)
-    check_param_groups(not_done, lambda: build_source_model(3, width=4))
+    ex.check_cut_body(not_done, None, small_resnet, strict=False)
+    ex.check_param_groups(not_done, lambda: build_source_model(3, width=4), strict=False)
+    ex.check_layerwise_lrs(not_done, strict=False)
+    ex.check_frozen_bn_eval(not_done, lambda: build_source_model(3, width=4), strict=False)
     out = capsys.readouterr().out
-    assert out.count("not attempted yet") == 2
+    assert out.count("not attempted yet") == 4
 
 
 def good_groups(model, *, head_lr, body_lr):
@@ -456,13 +472,20 @@ def twice(model, *, head_lr, body_lr):
     return groups
 
 
+def library(model, *, head_lr, body_lr):
+    return tl.build_param_groups(model, weight_decay=0.0, module_lrs={"fc": head_lr}, lr=body_lr)
+
+
 def test_check_param_groups(capsys):
     build = lambda: build_source_model(3, width=4)  # noqa: E731
-    check_param_groups(good_groups, build)
+    ex.check_param_groups(good_groups, build)
     assert "✅" in capsys.readouterr().out
     with pytest.raises(tl.CheckFailed, match="frozen"):
-        check_param_groups(with_frozen, build)
+        ex.check_param_groups(with_frozen, build)
     with pytest.raises(tl.CheckFailed, match="lr"):
-        check_param_groups(swapped, build)
+        ex.check_param_groups(swapped, build)
     with pytest.raises(tl.CheckFailed, match="two groups"):
-        check_param_groups(twice, build)
+        ex.check_param_groups(twice, build)
+    with pytest.raises(tl.CheckFailed, match="build_param_groups"):
+        ex.check_param_groups(library, build)
+    assert tl.build_param_groups is not ex._forbidden  # the patch is undone

@@ -170,6 +170,28 @@ def test_exercise_structure(notebook):
         )
 
 
+def test_every_chapter_asks_for_a_design_or_an_experiment(notebook):
+    path, nb = notebook
+    if path in booktools.toc_appendix(ROOT):
+        pytest.skip("appendix pages have no exercises")
+    kinds = {ex.kind for ex in exercise_cells.read_exercises(nb, where=path.name)}
+    assert kinds & {"design", "experiment"}, (
+        f"{path.name}: at least one exercise must ask for a design decision or a measured "
+        "experiment (metadata kind 'design' or 'experiment') and check its outcome"
+    )
+
+
+def test_every_exercise_has_its_answer_tests(notebook):
+    path, nb = notebook
+    if path in booktools.toc_appendix(ROOT):
+        pytest.skip("appendix pages have no exercises")
+    tests = ROOT / "tests" / "exercises" / f"test_{path.stem}.py"
+    assert tests.exists(), f"{path.name}: no {tests.relative_to(ROOT)} with right and wrong answers"
+    text = tests.read_text(encoding="utf-8")
+    for ex in exercise_cells.read_exercises(nb, where=path.name):
+        assert f'"{ex.label}"' in text, f"{ex.label}: no answers in {tests.name}"
+
+
 def test_exercise_metadata_is_rejected_when_incomplete():
     nb = nbformat.read(NOTEBOOKS[0], as_version=4)
     task = next(i for i, c in enumerate(nb.cells) if exercise_cells.role(c) == "task")
