@@ -174,9 +174,37 @@ def _collapse_stream(text: str) -> str:
     return "\n".join(line.rsplit("\r", 1)[-1] if "\r" in line else line for line in lines)
 
 
+SANITIZE_CONFIG = ROOT / "tests" / "nbval_sanitize.cfg"
+ELAPSED_SECTION = "tqdm: elapsed<remaining and rate"
+
+
+def elapsed_time_rule(config: Path = SANITIZE_CONFIG) -> tuple[re.Pattern[str], str]:
+    """The sanitizer rule that replaces a progress bar's elapsed time and rate.
+
+    nbval applies it to stored and fresh outputs before comparing them; the execute
+    step applies it to the outputs it stores, so that a stored bar never shows a time
+    measured on a busy machine (the status page gives the notebooks' real times)."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(config, encoding="utf-8")
+    if ELAPSED_SECTION not in parser:
+        raise RuntimeError(f"{config} has no [{ELAPSED_SECTION}] section: restore it")
+    section = parser[ELAPSED_SECTION]
+    return re.compile(section["regex"]), section["replace"]
+
+
+def neutralise_elapsed(text: str, rule: tuple[re.Pattern[str], str] | None = None) -> str:
+    """``text`` with every progress bar's elapsed time and rate replaced (see above)."""
+    pattern, replacement = rule or elapsed_time_rule()
+    return pattern.sub(replacement, text)
+
+
 def tidy_outputs(nb: dict) -> dict:
-    """Merge consecutive stream outputs, apply carriage returns (progress bars) and
-    drop widget state, as a notebook front end shows them."""
+    """Merge consecutive stream outputs, apply carriage returns (progress bars),
+    neutralise progress bars' elapsed times and drop widget state, as a notebook
+    front end shows them."""
+    rule = elapsed_time_rule()
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
@@ -193,7 +221,7 @@ def tidy_outputs(nb: dict) -> dict:
                 merged.append(output)
         for output in merged:
             if output.get("output_type") == "stream":
-                output["text"] = _collapse_stream(output["text"])
+                output["text"] = neutralise_elapsed(_collapse_stream(output["text"]), rule)
         cell["outputs"] = merged
     nb.get("metadata", {}).pop("widgets", None)
     return nb

@@ -282,3 +282,41 @@ def test_status_page_covers_every_notebook_within_budget():
     assert set(rows) == {p.name for p in NOTEBOOKS}, "re-run `make benchmark`"
     slow = {name: seconds for name, seconds in rows.items() if float(seconds) > 60}
     assert not slow, f"notebooks over the 60 s budget: {slow}"
+
+
+def test_stored_progress_bars_show_no_elapsed_time(notebook):
+    """A bar stored from a busy machine would contradict the status page's times."""
+    path, nb = notebook
+    pattern, _ = booktools.elapsed_time_rule()
+    found = [
+        f"cell {index}: {match.group(0)!r}"
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream"
+        for match in pattern.finditer(output.text)
+    ]
+    assert not found, f"re-execute {path.name} with `make execute` (it neutralises them): {found}"
+
+
+WALL_TIME = re.compile(r"(\d+(?:\.\d+)?) s wall")
+
+
+def test_stored_wall_times_fit_in_the_status_page_time(notebook):
+    """A cell that says it took 17 s cannot sit in a notebook the status page times at 8 s."""
+    path, nb = notebook
+    status = (ROOT / "book" / "status.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"\| `([\w.]+\.ipynb)` \| ([\d.]+) \|", status))
+    budget = float(rows[path.name])
+    times = [
+        float(seconds)
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        for seconds in WALL_TIME.findall(booktools.output_text(output))
+    ]
+    assert sum(times) <= budget, (
+        f"{path.name}: stored cells report {sum(times):.1f} s of wall time, the status page "
+        f"{budget} s for the whole notebook: store outputs from a quiet run "
+        "(`make execute`) and re-run `make benchmark` on the same machine"
+    )
