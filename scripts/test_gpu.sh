@@ -11,5 +11,6 @@ fi
 "$PY" -c 'import torch; print(f"[test-gpu] running on {torch.cuda.get_device_name(0)}")'
 export TUTORIAL_DEVICE=cuda
 # shellcheck disable=SC2046
-"$PY" -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q \
+"$PY" -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+    -p no:cacheprovider -q \
     $("$PY" scripts/booktools.py list)

@@ -2,6 +2,8 @@
 
 Each public function's docstring names the chapter that teaches it. Nothing runs
 at import time beyond importing torch.
+
+Taught in: "Defining models" (the first chapter to import it).
 """
 
 from .activations import mean_activation_map, overlay_activation_map

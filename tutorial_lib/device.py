@@ -1,7 +1,7 @@
 """Pick the device a notebook runs on.
 
-Taught in the chapter "Defining models" (section "Where the model runs"); every
-other chapter calls :func:`get_device` instead of hard-coding ``.cuda()``.
+Taught in: "Defining models" (its setup cell); every other chapter calls
+:func:`get_device` instead of hard-coding ``.cuda()``.
 """
 
 from __future__ import annotations

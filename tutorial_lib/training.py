@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,10 +18,18 @@ from torch.utils.data import DataLoader
 
 from .device import get_device
 
-with warnings.catch_warnings():
-    # Without ipywidgets, tqdm.auto warns once and falls back to a text bar: fine.
-    warnings.simplefilter("ignore")
-    from tqdm.auto import tqdm
+
+def _progress_bar(epochs: int, desc: str, progress: bool) -> Any:
+    """A tqdm bar over the epochs, imported only when a loop runs (no work at import).
+
+    Without ipywidgets, ``tqdm.auto`` warns that it falls back to a text bar: that one
+    warning is silenced, every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
+
+    return tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=True)
+
 
 Metric = Callable[[torch.Tensor, torch.Tensor], float]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -155,7 +164,7 @@ def fit(
     model.to(device)
 
     history = History()
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=True)
+    bar = _progress_bar(epochs, desc, progress)
     for epoch in bar:
         model.train()
         lr = optimizer.param_groups[0]["lr"]

@@ -6,8 +6,8 @@ strict mode); ``tutorial_lib.exercises.<notebook>`` holds the checks of one chap
 named after its notebook (``unet``, ``fine_tuning``, ...). A chapter's check cell
 reads ``from tutorial_lib.exercises import unet as ex`` and calls ``ex.check_...``.
 
-Taught in: every chapter's "Exercises" section; the instructor guide explains the
-checks and strict mode.
+Taught in: the instructor guide ("How the self-checks work", "Adding an exercise");
+every chapter ends with its exercises.
 """
 
 from .core import (

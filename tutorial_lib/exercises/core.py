@@ -55,7 +55,7 @@ def strict_mode(strict: bool | None = None) -> bool:
     ``TUTORIAL_STRICT`` decides (``1``/``true``/``yes``/``on``; unset or
     ``0``/``false``/``no``/``off`` means friendly mode).
 
-    Taught in: the instructor guide ("Grading").
+    Taught in: the instructor guide ("How the self-checks work").
     """
     if strict is not None:
         if not isinstance(strict, bool):
