@@ -11,11 +11,14 @@ A number written in a markdown cell is **backed** when
   ``text/html``) shows it, up to the rounding the prose uses: "86.1" is backed by a
   printed ``86.13`` or ``86.1``, not by ``0.861`` or ``86.2`` (print percentages as
   percentages if the prose speaks in percent); signs and thousands separators are
-  ignored ("1,797" is backed by ``1797``, "a loss of 104" by ``-104.0``);
+  ignored ("1,797" is backed by ``1797``, "a loss of 104" by ``-104.0``); a round
+  number after "about", "roughly", "around" or "nearly" states only its significant
+  digits ("about 3,000" is backed by ``3,037``, not by ``3,600``);
 * or a code cell's source writes it: a size or setting that the task itself fixes
   (``k = 5``, ``lr=0.1``, ``Linear(64, 10)``);
 * or it is not a result and says so. These need no marking: integers from 0 to 10
-  (counts written as digits), a section reference (``§6.3``), the number of a
+  (counts written as digits), a section reference (``§6.3``), a line
+  reference (``lines 118–142`` of a note), the number of a
   numbered heading (``## 14.``), a model's name (``ResNet-18``), an arXiv, issue or
   pull-request number (``#196941``), a version after the name of a package
   (``PyTorch 2.6``, ``Python 3.12``) or with two dots (``1.8.0``). Everything else (a year, a
@@ -49,6 +52,9 @@ import nbformat
 
 METADATA_KEY = "prose_numbers"
 SMALL_INTEGER = 10
+# "about 3,000": the trailing zeros of a round number after one of these words are
+# not significant.
+APPROXIMATE = re.compile(r"(?:\babout|\broughly|\baround|\bnearly|~)\s*$", re.I)
 TEXT_MIMES = ("text/plain", "text/markdown", "text/html")
 
 # A number as people write it: optional sign, digits with optional thousands
@@ -67,6 +73,7 @@ _SKIPPED = [
 ]
 _NOT_RESULTS = [
     re.compile(r"§\s*\d+(?:\.\d+)*"),  # section references
+    re.compile(r"\blines?\s+\d+(?:\s*[–-]\s*\d+)?"),  # line references: "lines 118–142"
     re.compile(r"^#+\s*\d+\.", re.M),  # a numbered heading ("## 14. ...")
     re.compile(r"\b[A-Za-z]+-\d+\b"),  # model names: ResNet-18, VGG-16
     re.compile(r"\barXiv:\s*\S+|#\d+\b"),  # paper, issue and pull-request numbers
@@ -134,7 +141,12 @@ def _values(texts: Iterable[str]) -> set[Decimal]:
     return found
 
 
-def _backed(value: Decimal, decimals: int, printed: set[Decimal]) -> bool:
+def _backed(
+    value: Decimal, decimals: int, printed: set[Decimal], *, approximate: bool = False
+) -> bool:
+    if approximate and decimals == 0 and value:
+        digits = str(int(value))
+        decimals = -(len(digits) - len(digits.rstrip("0")))  # 3000 -> -3: thousands
     half = Decimal(5).scaleb(-decimals - 1)
     return any(abs(candidate - value) <= half for candidate in printed)
 
@@ -176,9 +188,10 @@ def check_notebook(path: Path | str, name: str | None = None) -> list[Unbacked]:
                 continue
             if decimals == 0 and value <= SMALL_INTEGER:
                 continue
-            if value in written or _backed(value, decimals, printed):
-                continue
             start, end = match.span()
+            approximate = bool(APPROXIMATE.search(text[max(0, start - 12) : start]))
+            if value in written or _backed(value, decimals, printed, approximate=approximate):
+                continue
             context = " ".join(cell.source[max(0, start - 40) : end + 40].split())
             problems.append(Unbacked(name, index, token, context))
         for token in marked:

@@ -40,6 +40,7 @@ def _numbers(problems):
         "Accuracy is 86 %.",
         "Accuracy is 86.13 %.",
         "With k = 5 labels per class and 3 seeds.",  # set by code; small integer
+        "Note 003, lines 118–142, and line 297.",
         "See §6.3 of the notes and PyTorch 2.6, torch 1.8.0 or ResNet-18, arXiv:1505.04597.",
         "## 14. A heading",
         "Code is skipped: `x = 123.45`, {glue:text}`acc_77`, $e^{777}$ and [a](http://x/999).",
@@ -70,6 +71,22 @@ def test_unbacked_numbers_are_reported(tmp_path, prose, unbacked):
 def test_thousands_and_signs_match_the_output(tmp_path):
     path = _notebook(tmp_path, "1,797 images, a change of 104.", outputs=("n=1797 delta=-104.0\n",))
     assert pn.check_notebook(path) == []
+
+
+@pytest.mark.parametrize(
+    ("prose", "ok"),
+    [
+        ("The ratio rises to about 3,000.", True),  # printed 3,037: one significant digit
+        ("The ratio rises to roughly 3,000.", True),
+        ("The ratio rises to about 4,000.", False),
+        ("The ratio rises to 3,000.", False),  # without "about" the zeros count
+        ("The ratio rises to about 3,040.", True),  # 3,037 to three significant digits
+        ("The ratio rises to about 3,030.", False),
+    ],
+)
+def test_about_a_round_number_keeps_its_significant_digits(tmp_path, prose, ok):
+    path = _notebook(tmp_path, prose, outputs=("ratio 3,037\n",))
+    assert (pn.check_notebook(path) == []) is ok
 
 
 def test_scientific_output_backs_a_decimal(tmp_path):
