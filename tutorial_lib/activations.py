@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._validate import is_int
+
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
     from matplotlib.axes import Axes
 
@@ -27,7 +29,7 @@ def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
         pair = (size, size)
     elif isinstance(size, Sequence) and len(size) == 2:
         pair = tuple(size)
-        if any(isinstance(s, bool) or not isinstance(s, int) for s in pair):
+        if any(not is_int(s) for s in pair):
             raise TypeError(f"size must hold two ints, got {size!r}")
     else:
         raise TypeError(f"size must be an int or a pair (height, width), got {size!r}")

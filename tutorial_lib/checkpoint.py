@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
+from ._validate import is_int
+
 PathLike = str | os.PathLike
 
 # Leaf types that torch.load(..., weights_only=True) accepts (checked on torch 2.6-2.15).
@@ -445,7 +447,7 @@ def sha256(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if not is_int(chunk_size) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     path = Path(path)
     if not path.is_file():

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from ._validate import is_int
+
 DIGITS_NATIVE_SIZE = 8
 DIGITS_MAX_VALUE = 16.0  # pixel values of the digits are integers in [0, 16]
 
@@ -45,7 +47,7 @@ def load_digits_tensors(
     """
     from sklearn.datasets import load_digits  # imported here: no work at import time
 
-    if isinstance(size, bool) or not isinstance(size, int):
+    if not is_int(size):
         raise TypeError(f"size must be an int, got {type(size).__name__}")
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
@@ -121,7 +123,7 @@ class Split:
     ) -> tuple[DataLoader, DataLoader]:
         """``(train_loader, val_loader)``; the training loader shuffles with its own
         seeded generator, the validation loader does not shuffle."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         generator = torch.Generator().manual_seed(seed)
         train = DataLoader(self.train, batch_size=batch_size, shuffle=shuffle, generator=generator)
@@ -150,9 +152,7 @@ def digits_split(
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be strictly between 0 and 1, got {val_fraction}")
-    if per_class is not None and (
-        isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1
-    ):
+    if per_class is not None and (not is_int(per_class) or per_class < 1):
         raise ValueError(f"per_class must be a positive int or None, got {per_class!r}")
     images, labels = load_digits_tensors(classes=classes, size=size, relabel=relabel)
     train_idx, val_idx = _stratified_indices(labels, val_fraction, per_class, seed)
@@ -186,7 +186,7 @@ def make_shapes(
     Taught in: "U-Net from building blocks", "Loss functions".
     """
     for name, value in (("n", n), ("size", size), ("max_shapes", max_shapes)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._validate import BATCHNORM_LAYERS, is_int, require_module
 from .inspection import count_parameters
 
 __all__ = [
@@ -32,11 +33,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- names
-def _check_module(model: object, name: str = "model") -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{name} must be an nn.Module, got {type(model).__name__}")
-
-
 def _unknown_name_message(model: nn.Module, name: str) -> str:
     """Say that ``name`` is not a layer of ``model`` and list the valid names at the
     level where the path stopped matching (e.g. the children of ``layer3``)."""
@@ -92,7 +88,7 @@ def freeze(module: nn.Module) -> nn.Module:
 
     Taught in: "Fine-tuning".
     """
-    _check_module(module, "module")
+    require_module(module, "module")
     module.requires_grad_(False)
     return module
 
@@ -102,7 +98,7 @@ def unfreeze(module: nn.Module) -> nn.Module:
 
     Taught in: "Fine-tuning".
     """
-    _check_module(module, "module")
+    require_module(module, "module")
     module.requires_grad_(True)
     return module
 
@@ -122,7 +118,7 @@ def freeze_up_to(model: nn.Module, name: str) -> list[str]:
 
     Taught in: "Fine-tuning".
     """
-    _check_module(model)
+    require_module(model)
     _resolve(model, name)
     names = [module_name for module_name, _ in model.named_modules()]
     position = names.index(name)
@@ -178,8 +174,8 @@ def parameter_table(model: nn.Module, *, depth: int = 1) -> list[ParameterRow]:
 
     Taught in: "Fine-tuning".
     """
-    _check_module(model)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+    require_module(model)
+    if not is_int(depth) or depth < 1:
         raise ValueError(f"depth must be a positive int, got {depth!r}")
     rows: list[ParameterRow] = []
 
@@ -203,7 +199,6 @@ def parameter_table(model: nn.Module, *, depth: int = 1) -> list[ParameterRow]:
 
 # --------------------------------------------------------------------------- batchnorm
 _FORCED = "_tutorial_lib_forced_eval"
-_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def _is_frozen_batchnorm(module: nn.Module) -> bool:
@@ -276,11 +271,11 @@ def keep_frozen_batchnorm_in_eval(model: nn.Module) -> FrozenBatchNormHooks:
 
     Taught in: "Fine-tuning".
     """
-    _check_module(model)
+    require_module(model)
     handles = []
     count = 0
     for module in model.modules():
-        if not isinstance(module, _BATCHNORMS):
+        if not isinstance(module, BATCHNORM_LAYERS):
             continue
         count += 1
         if _frozen_bn_pre_hook in module._forward_pre_hooks.values():

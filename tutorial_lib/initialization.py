@@ -13,6 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ._validate import is_int, is_real
+
 InitRule = Callable[[nn.Module], object]
 """A function that initializes one module in place (its return value is ignored)."""
 
@@ -32,7 +34,7 @@ def fan_in_and_fan_out(tensor_or_shape: torch.Tensor | Sequence[int]) -> tuple[i
     elif isinstance(tensor_or_shape, Sequence) and not isinstance(tensor_or_shape, str):
         shape = tuple(tensor_or_shape)
         for size in shape:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            if not is_int(size) or size < 0:
                 raise TypeError(f"a shape must hold non-negative ints, got {tensor_or_shape!r}")
     else:
         raise TypeError(f"expected a tensor or a shape, got {type(tensor_or_shape).__name__}")
@@ -149,7 +151,7 @@ def ks_two_sample(a: torch.Tensor, b: torch.Tensor, *, alpha: float = 1e-3) -> K
 
     Taught in: "Inspecting and initializing models".
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if not is_real(alpha) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a probability in (0, 1), got {alpha!r}")
     x = torch.sort(_flat_float64(a, "a")).values
     y = torch.sort(_flat_float64(b, "b")).values

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import is_real
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -41,7 +43,7 @@ def _check_reduction(reduction: object) -> str:
 
 
 def _check_number(name: str, value: object, *, low: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_real(value):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):

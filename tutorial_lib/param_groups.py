@@ -28,31 +28,14 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
-from numbers import Real
 from typing import Any
 
 from torch import nn
 from torch.optim import Optimizer
 
-NORM_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.BatchNorm3d,
-    nn.SyncBatchNorm,
-    nn.InstanceNorm1d,
-    nn.InstanceNorm2d,
-    nn.InstanceNorm3d,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    nn.RMSNorm,
-)
-"""Module types whose parameters get no weight decay from :func:`build_param_groups`."""
+from ._validate import NORM_LAYERS, is_real
 
 DEFAULT_GROUP = "default"
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def is_bias_name(local_name: str) -> bool:
@@ -64,7 +47,7 @@ def is_bias_name(local_name: str) -> bool:
 
 
 def _check_rate(name: str, value: object, *, allow_zero: bool) -> float:
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)  # type: ignore[arg-type]
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):

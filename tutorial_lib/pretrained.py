@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import is_real
 from .device import get_device
 
 CACHE_ENV_VAR = "TUTORIAL_CACHE_DIR"
@@ -116,7 +117,7 @@ class PretrainConfig:
             raise ValueError(f"per_class must be a positive int or None, got {self.per_class!r}")
         for name in ("lr", "weight_decay", "val_fraction"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not is_real(value):
                 raise TypeError(f"{name} must be a number, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")

@@ -11,6 +11,8 @@ import random
 import numpy as np
 import torch
 
+from ._validate import is_int
+
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Generator:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and every CUDA device).
@@ -24,7 +26,7 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Gener
 
     Taught in: "Defining models".
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+    if not is_int(seed, numpy=True):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     seed = int(seed)
     if not 0 <= seed < 2**32:

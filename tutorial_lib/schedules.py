@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from ._validate import is_int, is_real
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
     from matplotlib.axes import Axes
@@ -32,19 +33,15 @@ SchedulerFactory = Callable[[Optimizer], Any]
 OptimizerFactory = Callable[[list[dict[str, Any]]], Optimizer]
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
 def _group_lrs(lr: float | Sequence[float]) -> list[float]:
-    if _is_real(lr):
+    if is_real(lr):
         values = [float(lr)]  # type: ignore[arg-type]
     elif isinstance(lr, Sequence) and not isinstance(lr, str):
         values = list(lr)
         if not values:
             raise ValueError("lr is an empty sequence; give one learning rate per parameter group")
         for index, value in enumerate(values):
-            if not _is_real(value):
+            if not is_real(value):
                 raise TypeError(
                     f"lr[{index}] must be a number, got {type(value).__name__}; "
                     "give one float per parameter group"
@@ -97,7 +94,7 @@ def trace_lr(
             "it receives, e.g. lambda opt: StepLR(opt, step_size=30); "
             f"got {type(scheduler_factory).__name__}"
         )
-    if isinstance(steps, bool) or not isinstance(steps, int):
+    if not is_int(steps):
         raise TypeError(f"steps must be an int, got {type(steps).__name__}")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
@@ -107,7 +104,7 @@ def trace_lr(
             raise TypeError(
                 f"metrics must be a list of numbers (one per step), got {type(metrics).__name__}"
             )
-        bad = [i for i, m in enumerate(metrics) if not _is_real(m)]
+        bad = [i for i, m in enumerate(metrics) if not is_real(m)]
         if bad:
             raise TypeError(
                 f"metrics must be numbers (use .item() on tensors); "
@@ -167,7 +164,7 @@ def _as_trace(trace: object, name: str) -> LRTrace:
             f"{name} must be a non-empty list of learning rates or of per-group lists, "
             "as trace_lr returns"
         )
-    if all(_is_real(value) for value in trace):
+    if all(is_real(value) for value in trace):
         return [[float(value) for value in trace]]
     groups = []
     for index, group in enumerate(trace):
@@ -175,7 +172,7 @@ def _as_trace(trace: object, name: str) -> LRTrace:
             isinstance(group, (str, bytes))
             or not isinstance(group, Sequence)
             or not group
-            or not all(_is_real(value) for value in group)
+            or not all(is_real(value) for value in group)
         ):
             raise TypeError(
                 f"{name}[{index}] must be a non-empty list of numbers (one group's rates)"
@@ -257,7 +254,7 @@ def plot_lr_grid(
     if not isinstance(traces, Mapping):
         raise TypeError(f"traces must be a mapping name -> trace, got {type(traces).__name__}")
     runs = _as_traces(traces)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+    if not is_int(ncols) or ncols < 1:
         raise ValueError(f"ncols must be a positive int, got {ncols!r}")
     ncols = min(ncols, len(runs))
     nrows = math.ceil(len(runs) / ncols)

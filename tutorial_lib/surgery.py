@@ -12,12 +12,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ._validate import is_int, require_module
+
 FILLS = ("mean", "zeros")
-
-
-def _check_module(value: object, name: str) -> None:
-    if not isinstance(value, nn.Module):
-        raise TypeError(f"{name} must be an nn.Module, got {type(value).__name__}")
 
 
 def _check_features(features: object, what: str) -> torch.Tensor:
@@ -49,8 +46,8 @@ class WithExtraInput(nn.Module):
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
-        _check_module(backbone, "backbone")
-        _check_module(head, "head")
+        require_module(backbone, "backbone")
+        require_module(head, "head")
         self.backbone = backbone
         self.head = head
 
@@ -98,8 +95,8 @@ class WithExtraOutput(nn.Module):
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
-        _check_module(backbone, "backbone")
-        _check_module(head, "head")
+        require_module(backbone, "backbone")
+        require_module(head, "head")
         self.backbone = backbone
         self.head = head
 
@@ -132,7 +129,7 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int, *, fill: str = "mean") -
         raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
     if isinstance(conv.weight, nn.parameter.UninitializedParameter):
         raise ValueError("conv is a lazy layer that has not seen an input yet; run it once first")
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int):
+    if not is_int(in_channels):
         raise TypeError(f"in_channels must be an int, got {type(in_channels).__name__}")
     if in_channels < 1:
         raise ValueError(f"in_channels must be at least 1, got {in_channels}")
@@ -188,7 +185,7 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
     Taught in: "Modifying models" (section "A half-frozen body with new layers").
     """
-    _check_module(model, "model")
+    require_module(model, "model")
     return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
@@ -199,7 +196,7 @@ def changed_entries(model: nn.Module, before: dict[str, torch.Tensor]) -> list[s
 
     Taught in: "Modifying models" (section "A half-frozen body with new layers").
     """
-    _check_module(model, "model")
+    require_module(model, "model")
     if not isinstance(before, dict):
         raise TypeError(f"before must be a dict from snapshot(model), got {type(before).__name__}")
     now = model.state_dict()

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ._validate import is_int
 from .device import get_device
 
 
@@ -148,7 +149,7 @@ def fit(
     Taught in: "Defining models"; its inside in "Optimizers and learning-rate
     schedulers".
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if not is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import is_int
+
 UNET_LEVELS = 4
 """Number of max-poolings (down steps) of :class:`UNet`."""
 
@@ -26,7 +28,7 @@ MIN_INPUT_SIZE = 2**UNET_LEVELS
 
 
 def _check_channels(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be a positive number of channels, got {value}")

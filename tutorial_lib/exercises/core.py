@@ -31,6 +31,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from .._validate import is_real
+
 PASS = "✅"
 TODO = "⏳"
 
@@ -179,7 +181,7 @@ def compare(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6) 
     if isinstance(expected, (int, float)):
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+        if not is_real(got):
             return f"expected a number, got {type(got).__name__}"
         if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
             return None

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validate import is_int
 from .core import CheckFailed, compare, exercise_check
 
 __all__ = [
@@ -589,7 +590,7 @@ def check_frozen_bn_eval(
                     "BatchNorm layers only"
                 )
         switched = sum(_frozen_bn(m) for m in model.modules())
-        if isinstance(got, bool) or not isinstance(got, int) or got != switched:
+        if not is_int(got) or got != switched:
             raise CheckFailed(
                 f"({case}): expected the number of layers switched, {switched}, got {got!r}"
             )

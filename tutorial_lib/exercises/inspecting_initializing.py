@@ -20,6 +20,7 @@ from unittest import mock
 import torch
 from torch import nn
 
+from .._validate import is_real
 from ..initialization import compare_distribution
 from ..inspection import activation_stds, count_parameters
 from .core import CheckFailed, compare, exercise_check
@@ -363,7 +364,7 @@ def check_measured_gain(
             got = measured_gain(activation)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+        if not is_real(got):
             raise CheckFailed(f"measured_gain({label}) returned {type(got).__name__}, not a number")
         if not abs(got - exact) <= GAIN_TOLERANCE * exact:
             if math.isclose(got, _exact_gain(activation, centred=True), rel_tol=GAIN_TOLERANCE):

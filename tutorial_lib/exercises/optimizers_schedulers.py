@@ -22,6 +22,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 from torch.utils.data import TensorDataset
 
+from .._validate import is_real
 from ..schedules import trace_lr
 from .core import CheckFailed, exercise_check
 
@@ -129,7 +130,7 @@ def _accumulated_case(
             f"{where}: returned a tensor; return a Python float (loss.item()), a tensor keeps "
             "its graph alive"
         )
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
+    if not is_real(got):
         raise CheckFailed(f"{where}: expected a Python float, got {type(got).__name__}")
     if len(steps) != 1:
         raise CheckFailed(
@@ -310,7 +311,7 @@ def check_plateau_lrs(fn: Callable[..., Sequence[float]]) -> str:
                     f"step trained with), got {len(got)}"
                 )
             for step, (g, e) in enumerate(zip(got, expected, strict=True)):
-                if isinstance(g, bool) or not isinstance(g, (int, float)):
+                if not is_real(g):
                     raise CheckFailed(f"{where}: rate {step} is a {type(g).__name__}, not a float")
                 if not math.isclose(g, e, rel_tol=1e-9, abs_tol=1e-12):
                     if step == 0:

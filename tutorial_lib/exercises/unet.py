@@ -19,6 +19,7 @@ from unittest import mock
 import torch
 from torch import nn
 
+from .._validate import BATCHNORM_LAYERS
 from .core import NOT_ATTEMPTED, CheckFailed, compare, exercise_check, report
 
 __all__ = [
@@ -37,7 +38,7 @@ def _randomized_batch_norm(reference: nn.Module) -> nn.Module:
     ref = copy.deepcopy(reference)
     generator = torch.Generator().manual_seed(0)
     for layer in ref.modules():
-        is_batch_norm = isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))
+        is_batch_norm = isinstance(layer, BATCHNORM_LAYERS)
         if is_batch_norm and layer.track_running_stats:
             with torch.no_grad():
                 if layer.affine:
