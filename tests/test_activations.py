@@ -9,7 +9,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
-from tutorial_lib.activations import mean_activation_map, overlay_activation_map  # noqa: E402
+from tutorial_lib.activations import mean_activation_map  # noqa: E402
+from tutorial_lib.plots import overlay_activation_map  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

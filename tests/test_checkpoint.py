@@ -1,5 +1,7 @@
-"""Tests of tutorial_lib.checkpoint: atomic saves, safe loads, exact resume, prefixes,
-partial loading, hashes and checked downloads (served from 127.0.0.1)."""
+"""Tests of checkpoints and the files around them: atomic writes and saves, safe
+loads and prefixes (tutorial_lib.state), exact resume (RNG states,
+tutorial_lib.reproducibility), partial loading (tutorial_lib.partial_loading),
+hashes and checked downloads served from 127.0.0.1 (tutorial_lib.download)."""
 
 from __future__ import annotations
 
@@ -19,19 +21,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tutorial_lib.checkpoint import (
-    HashMismatchError,
-    LoadReport,
-    download_checked,
-    get_rng_states,
-    hash_prefix_from_name,
-    load_checkpoint,
-    load_matching,
-    save_checkpoint,
-    set_rng_states,
-    sha256,
-    strip_prefix,
-)
+from tutorial_lib.download import HashMismatchError, download_checked, hash_prefix_from_name, sha256
+from tutorial_lib.partial_loading import LoadReport, ShapeMismatch, load_matching
+from tutorial_lib.reproducibility import get_rng_states, set_rng_states
+from tutorial_lib.state import atomic_write, load_checkpoint, save_checkpoint, strip_prefix
 
 
 def small_model(hidden: int = 6, classes: int = 3) -> nn.Module:
@@ -517,7 +510,7 @@ def test_load_matching_bad_input():
 def test_sha256_matches_hashlib(tmp_path, size):
     data = bytes(random.Random(size).getrandbits(8) for _ in range(size))
     (tmp_path / "f").write_bytes(data)
-    assert sha256(tmp_path / "f", chunk_size=1024) == hashlib.sha256(data).hexdigest()
+    assert sha256(tmp_path / "f") == hashlib.sha256(data).hexdigest()
     assert sha256(str(tmp_path / "f")) == hashlib.sha256(data).hexdigest()
 
 
@@ -526,8 +519,6 @@ def test_sha256_bad_input(tmp_path):
         sha256(tmp_path / "missing")
     with pytest.raises(FileNotFoundError):
         sha256(tmp_path)
-    with pytest.raises(ValueError, match="chunk_size"):
-        sha256(tmp_path, chunk_size=0)
     with pytest.raises(TypeError):
         sha256(b"bytes are not a path")
 
@@ -662,3 +653,52 @@ def test_download_bad_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         download_checked(url, tmp_path / "missing" / "w.pth")
     assert files_in(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- atomic_write
+def test_atomic_write_bytes_and_writer(tmp_path):
+    target = tmp_path / "out.bin"
+    assert atomic_write(target, b"first") == target
+    assert target.read_bytes() == b"first"
+    atomic_write(target, lambda file: file.write(b"second"))
+    assert target.read_bytes() == b"second"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary left
+    mode = target.stat().st_mode & 0o777
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    assert mode == probe.stat().st_mode & 0o777  # the umask applies, as for open()
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def broken(file):
+        file.write(b"half of the new")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of a save
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_atomic_write_bad_input(tmp_path):
+    with pytest.raises(TypeError, match="bytes or a function"):
+        atomic_write(tmp_path / "x", "text is not bytes")
+    with pytest.raises(TypeError, match="os.PathLike"):
+        atomic_write(3, b"")
+    with pytest.raises(FileNotFoundError, match="mkdir"):
+        atomic_write(tmp_path / "missing" / "x", b"")
+    with pytest.raises(IsADirectoryError):
+        atomic_write(tmp_path, b"")
+
+
+def test_shape_mismatch_is_exported_and_in_the_report():
+    import tutorial_lib as tl
+
+    assert tl.ShapeMismatch is ShapeMismatch
+    model = small_model()
+    other = small_model(classes=5).state_dict()
+    report = load_matching(model, other)
+    assert report.mismatched and all(isinstance(m, ShapeMismatch) for m in report.mismatched)

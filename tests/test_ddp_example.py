@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from tutorial_lib import ddp_example
-from tutorial_lib.checkpoint import load_checkpoint, strip_prefix
 from tutorial_lib.data import digits_split
+from tutorial_lib.state import load_checkpoint, strip_prefix
 
 
 def test_build_model_shapes_and_names():

@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch.optim import lr_scheduler as S  # noqa: E402
 
-from tutorial_lib.schedules import plot_lr, plot_lr_grid, trace_lr  # noqa: E402
+from tutorial_lib.plots import plot_lr, plot_lr_grid  # noqa: E402
+from tutorial_lib.schedules import trace_lr  # noqa: E402
 
 LR = 0.1
 

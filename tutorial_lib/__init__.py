@@ -1,165 +1,114 @@
 """PyTorch model engineering: the course companion package.
 
 Each public function's docstring names the chapter that teaches it. Nothing runs
-at import time beyond importing torch.
+at import time beyond importing torch (matplotlib is imported when a figure is
+drawn).
+
+The modules, one concern each (``tutorial_lib.<module>``; every public name is also
+available as ``tutorial_lib.<name>``, and each module's ``__all__`` is the one list
+of its public names):
+
+=================  ====================================================================
+``data``           the course's data sets: digits splits, synthetic shapes
+``device``         choosing the device
+``reproducibility`` seeding every generator; saving and restoring their states
+``training``       ``fit`` (per-epoch or per-batch scheduling, callbacks), ``evaluate``
+``metrics``        accuracy and Dice
+``losses``         Dice, IoU, Dice+BCE and focal loss
+``unet``           the U-Net's building blocks
+``inspection``     parameter counts, activation statistics
+``initialization`` initialisation by layer type, fan-in/out, distribution checks
+``surgery``        changing a model: first convolution, extra inputs and outputs
+``activations``    activation maps
+``param_groups``   optimizer parameter groups (no weight decay on norms and biases)
+``schedules``      tracing a learning-rate schedule without training
+``finetune``       freezing, unfreezing, frozen BatchNorm
+``state``          one atomic write; checkpoints; ``module.`` prefixes
+``partial_loading`` loading the tensors that fit, with a report
+``download``       hash-checked downloads
+``pretrained``     the course's cached source models
+``plots``          every figure helper
+``demo``           showing an error or a warning in a cell
+``exercises``      the self-checks of the exercises (``exercises.core`` and one module
+                   per chapter)
+=================  ====================================================================
 
 Taught in: "Defining models" (the first chapter to import it).
 """
 
-from .activations import mean_activation_map, overlay_activation_map
-from .checkpoint import (
-    HashMismatchError,
-    LoadReport,
-    download_checked,
-    get_rng_states,
-    hash_prefix_from_name,
-    load_checkpoint,
-    load_matching,
-    save_checkpoint,
-    set_rng_states,
-    sha256,
-    strip_prefix,
+from . import (
+    activations,
+    data,
+    demo,
+    device,
+    download,
+    finetune,
+    initialization,
+    inspection,
+    losses,
+    metrics,
+    param_groups,
+    partial_loading,
+    plots,
+    pretrained,
+    reproducibility,
+    schedules,
+    state,
+    surgery,
+    training,
+    unet,
 )
-from .data import digits_split, load_digits_tensors, make_shapes, shapes_split
-from .demo import ExpectedErrorMissing, show_error, show_warnings
-from .device import get_device
-from .exercises.core import Case, CheckFailed, check_function, check_module, compare
-from .finetune import (
-    FrozenBatchNormHooks,
-    ParameterRow,
-    freeze,
-    freeze_up_to,
-    keep_frozen_batchnorm_in_eval,
-    parameter_table,
-    unfreeze,
+from .activations import *  # noqa: F403
+from .data import *  # noqa: F403
+from .demo import *  # noqa: F403
+from .device import *  # noqa: F403
+from .download import *  # noqa: F403
+from .exercises.core import Case as Case
+from .exercises.core import CheckFailed as CheckFailed
+from .exercises.core import check_function as check_function
+from .exercises.core import check_module as check_module
+from .exercises.core import compare as compare
+from .finetune import *  # noqa: F403
+from .initialization import *  # noqa: F403
+from .inspection import *  # noqa: F403
+from .losses import *  # noqa: F403
+from .metrics import *  # noqa: F403
+from .param_groups import *  # noqa: F403
+from .partial_loading import *  # noqa: F403
+from .plots import *  # noqa: F403
+from .pretrained import *  # noqa: F403
+from .reproducibility import *  # noqa: F403
+from .schedules import *  # noqa: F403
+from .state import *  # noqa: F403
+from .surgery import *  # noqa: F403
+from .training import *  # noqa: F403
+from .unet import *  # noqa: F403
+
+_MODULES = (
+    activations,
+    data,
+    demo,
+    device,
+    download,
+    finetune,
+    initialization,
+    inspection,
+    losses,
+    metrics,
+    param_groups,
+    partial_loading,
+    plots,
+    pretrained,
+    reproducibility,
+    schedules,
+    state,
+    surgery,
+    training,
+    unet,
 )
-from .initialization import (
-    KSResult,
-    compare_distribution,
-    compare_initialization,
-    fan_in_and_fan_out,
-    init_by_type,
-    ks_two_sample,
-)
-from .inspection import ActivationStd, ParameterCount, activation_stds, count_parameters
-from .losses import (
-    DiceBCELoss,
-    DiceLoss,
-    FocalLoss,
-    IoULoss,
-    dice_bce_loss,
-    dice_loss,
-    iou_loss,
-    sigmoid_focal_loss,
-)
-from .metrics import accuracy, dice_score
-from .param_groups import NORM_LAYERS, build_param_groups, format_param_groups
-from .plotting import plot_history
-from .pretrained import (
-    PretrainConfig,
-    SourceModel,
-    build_source_model,
-    default_cache_dir,
-    load_source_model,
-    pretrain_source_model,
-)
-from .reproducibility import seed_everything
-from .schedules import LRTrace, plot_lr, plot_lr_grid, trace_lr
-from .surgery import (
-    LogitsAndFeatures,
-    WithExtraInput,
-    WithExtraOutput,
-    adapt_first_conv,
-    changed_entries,
-    snapshot,
-)
-from .training import History, evaluate, fit
-from .unet import DoubleConv, Down, OutConv, UNet, Up, pad_to_match
+# The exercise checks that chapters also call as tl.check_function and friends.
+_EXERCISE_NAMES = ["Case", "CheckFailed", "check_function", "check_module", "compare"]
+
+__all__ = sorted({name for module in _MODULES for name in module.__all__} | set(_EXERCISE_NAMES))
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "FrozenBatchNormHooks",
-    "ParameterRow",
-    "PretrainConfig",
-    "SourceModel",
-    "build_source_model",
-    "default_cache_dir",
-    "freeze",
-    "freeze_up_to",
-    "keep_frozen_batchnorm_in_eval",
-    "load_source_model",
-    "parameter_table",
-    "pretrain_source_model",
-    "unfreeze",
-    "DiceBCELoss",
-    "DiceLoss",
-    "FocalLoss",
-    "IoULoss",
-    "dice_bce_loss",
-    "dice_loss",
-    "iou_loss",
-    "sigmoid_focal_loss",
-    "DoubleConv",
-    "Down",
-    "OutConv",
-    "UNet",
-    "Up",
-    "pad_to_match",
-    "LogitsAndFeatures",
-    "WithExtraInput",
-    "WithExtraOutput",
-    "adapt_first_conv",
-    "changed_entries",
-    "mean_activation_map",
-    "overlay_activation_map",
-    "snapshot",
-    "LRTrace",
-    "NORM_LAYERS",
-    "build_param_groups",
-    "format_param_groups",
-    "plot_lr",
-    "plot_lr_grid",
-    "trace_lr",
-    "HashMismatchError",
-    "LoadReport",
-    "download_checked",
-    "get_rng_states",
-    "hash_prefix_from_name",
-    "load_checkpoint",
-    "load_matching",
-    "save_checkpoint",
-    "set_rng_states",
-    "sha256",
-    "strip_prefix",
-    "ActivationStd",
-    "KSResult",
-    "activation_stds",
-    "compare_distribution",
-    "compare_initialization",
-    "fan_in_and_fan_out",
-    "init_by_type",
-    "ks_two_sample",
-    "Case",
-    "CheckFailed",
-    "ExpectedErrorMissing",
-    "History",
-    "ParameterCount",
-    "accuracy",
-    "check_function",
-    "check_module",
-    "compare",
-    "count_parameters",
-    "dice_score",
-    "digits_split",
-    "evaluate",
-    "fit",
-    "get_device",
-    "load_digits_tensors",
-    "make_shapes",
-    "plot_history",
-    "seed_everything",
-    "show_error",
-    "show_warnings",
-    "shapes_split",
-]

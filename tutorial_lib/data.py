@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ._validate import is_int
 
+__all__ = ["Split", "digits_split", "load_digits_tensors", "make_shapes", "shapes_split"]
+
 DIGITS_NATIVE_SIZE = 8
 DIGITS_MAX_VALUE = 16.0  # pixel values of the digits are integers in [0, 16]
 

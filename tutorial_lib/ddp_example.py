@@ -3,7 +3,7 @@
 Each process trains its own replica of a small digits classifier on its half of
 every epoch (``DistributedSampler``); DDP averages the gradients across the
 processes after every backward pass, so the replicas stay identical. Rank 0 then
-saves a checkpoint with :func:`tutorial_lib.checkpoint.save_checkpoint` the way
+saves a checkpoint with :func:`tutorial_lib.state.save_checkpoint` the way
 many training scripts do, straight from the wrapper, so the weights carry the
 ``module.`` prefix that the chapter teaches how to remove.
 
@@ -32,8 +32,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .checkpoint import save_checkpoint
 from .data import digits_split
+from .state import save_checkpoint
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOCALHOST = "127.0.0.1"

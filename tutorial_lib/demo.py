@@ -13,6 +13,8 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+__all__ = ["ExpectedErrorMissing", "show_error", "show_warnings"]
+
 
 class ExpectedErrorMissing(AssertionError):
     """The block under :func:`show_error` finished without raising."""

@@ -10,6 +10,8 @@ import os
 
 import torch
 
+__all__ = ["get_device"]
+
 DEVICE_ENV_VAR = "TUTORIAL_DEVICE"
 """Environment variable that forces a device, e.g. ``cpu``, ``cuda``, ``cuda:1`` or ``mps``."""
 

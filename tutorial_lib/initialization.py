@@ -15,6 +15,16 @@ from torch import nn
 
 from ._validate import is_int, is_real
 
+__all__ = [
+    "InitRule",
+    "KSResult",
+    "compare_distribution",
+    "compare_initialization",
+    "fan_in_and_fan_out",
+    "init_by_type",
+    "ks_two_sample",
+]
+
 InitRule = Callable[[nn.Module], object]
 """A function that initializes one module in place (its return value is ignored)."""
 

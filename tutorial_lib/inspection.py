@@ -12,6 +12,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+__all__ = ["ActivationStd", "ParameterCount", "activation_stds", "count_parameters"]
+
 
 class ParameterCount(NamedTuple):
     """Numbers of scalar parameters: all of them, and those with ``requires_grad``."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["accuracy", "dice_score"]
+
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Share of rows of ``logits`` (shape ``(N, C)``) whose arg-max equals

@@ -35,6 +35,8 @@ from torch.optim import Optimizer
 
 from ._validate import NORM_LAYERS, is_real
 
+__all__ = ["NORM_LAYERS", "build_param_groups", "format_param_groups"]
+
 DEFAULT_GROUP = "default"
 
 

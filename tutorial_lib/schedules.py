@@ -1,11 +1,11 @@
-"""Learning-rate schedules without training: trace what a scheduler does, and plot it.
+"""Learning-rate schedules without training: trace what a scheduler does.
 
 :func:`trace_lr` builds a throwaway optimizer over dummy parameters (one per
 parameter group), hands it to a factory that builds the scheduler, and records the
 learning rate of every group that each optimizer step would use. The optimizer
 steps before the scheduler, as in a real loop, so PyTorch raises no step-order
-warning. :func:`plot_lr` draws one or several traces on one axes;
-:func:`plot_lr_grid` draws small multiples, one panel per trace.
+warning. The figures of traces are :func:`tutorial_lib.plots.plot_lr` and
+:func:`tutorial_lib.plots.plot_lr_grid`.
 
 Taught in: "Optimizers and learning-rate schedulers".
 """
@@ -13,8 +13,8 @@ Taught in: "Optimizers and learning-rate schedulers".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.optim import Optimizer
@@ -22,9 +22,8 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from ._validate import is_int, is_real
 
-if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+__all__ = ["LRTrace", "OptimizerFactory", "SchedulerFactory", "trace_lr"]
+
 
 LRTrace = list[list[float]]
 """``trace[g][t]``: the learning rate of parameter group ``g`` at optimizer step ``t``."""
@@ -155,130 +154,3 @@ def trace_lr(
         else:
             scheduler.step()
     return trace
-
-
-def _as_trace(trace: object, name: str) -> LRTrace:
-    """Accept one group's list of rates, or a list of per-group lists."""
-    if isinstance(trace, (str, bytes)) or not isinstance(trace, Sequence) or not trace:
-        raise ValueError(
-            f"{name} must be a non-empty list of learning rates or of per-group lists, "
-            "as trace_lr returns"
-        )
-    if all(is_real(value) for value in trace):
-        return [[float(value) for value in trace]]
-    groups = []
-    for index, group in enumerate(trace):
-        if (
-            isinstance(group, (str, bytes))
-            or not isinstance(group, Sequence)
-            or not group
-            or not all(is_real(value) for value in group)
-        ):
-            raise TypeError(
-                f"{name}[{index}] must be a non-empty list of numbers (one group's rates)"
-            )
-        groups.append([float(value) for value in group])
-    return groups
-
-
-def _as_traces(traces: object) -> dict[str, LRTrace]:
-    if isinstance(traces, Mapping):
-        if not traces:
-            raise ValueError("traces is an empty mapping; give at least one name -> trace")
-        return {str(name): _as_trace(trace, f"traces[{name!r}]") for name, trace in traces.items()}
-    return {"": _as_trace(traces, "trace")}
-
-
-def _draw(ax: Axes, label: str, trace: LRTrace, *, marker: bool) -> None:
-    style = {"marker": "o", "markersize": 2} if marker else {}
-    for index, values in enumerate(trace):
-        if len(trace) == 1:
-            line_label = label or None
-        else:
-            line_label = f"{label} (group {index})" if label else f"group {index}"
-        ax.plot(range(len(values)), values, label=line_label, **style)
-
-
-def plot_lr(
-    traces: LRTrace | Sequence[float] | Mapping[str, LRTrace | Sequence[float]],
-    *,
-    ax: Axes | None = None,
-    title: str | None = None,
-    logy: bool = False,
-    xlabel: str = "step",
-) -> Axes:
-    """Plot learning rate against step for one trace, or several on one axes.
-
-    ``traces`` is what :func:`trace_lr` returns (one line per parameter group), a
-    plain list of rates, or a mapping name → trace (lines labelled by name, and by
-    group when a trace has several). Returns the axes.
-
-    Taught in: "Optimizers and learning-rate schedulers".
-    """
-    runs = _as_traces(traces)
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6, 3.2))
-    longest = max(len(values) for trace in runs.values() for values in trace)
-    for name, trace in runs.items():
-        _draw(ax, name, trace, marker=longest <= 40)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("learning rate")
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    if any(line.get_label() and not line.get_label().startswith("_") for line in ax.get_lines()):
-        ax.legend(fontsize="small")
-    return ax
-
-
-def plot_lr_grid(
-    traces: Mapping[str, LRTrace | Sequence[float]],
-    *,
-    ncols: int = 4,
-    panel_size: tuple[float, float] = (3.0, 2.0),
-    logy: bool = False,
-    xlabel: str = "step",
-) -> Figure:
-    """Small multiples: one panel per named trace, titled with its name.
-
-    Reads better than one crowded axes when the schedules differ in shape and
-    scale (every official scheduler, for instance). Returns the figure; unused
-    panels of the last row are hidden.
-
-    Taught in: "Optimizers and learning-rate schedulers".
-    """
-    if not isinstance(traces, Mapping):
-        raise TypeError(f"traces must be a mapping name -> trace, got {type(traces).__name__}")
-    runs = _as_traces(traces)
-    if not is_int(ncols) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
-    ncols = min(ncols, len(runs))
-    nrows = math.ceil(len(runs) / ncols)
-    width, height = panel_size
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained"
-    )
-    flat = list(axes.flat)
-    for ax, (name, trace) in zip(flat, runs.items(), strict=False):
-        _draw(ax, "", trace, marker=False)
-        ax.set_title(name, fontsize="medium")
-        ax.tick_params(labelsize="small")
-        ax.grid(True, alpha=0.3)
-        if logy:
-            ax.set_yscale("log")
-        if len(trace) > 1:
-            ax.legend(fontsize="x-small")
-    for index, ax in enumerate(flat):
-        if index >= len(runs):
-            ax.set_visible(False)
-        elif index + ncols >= len(runs):  # the lowest panel of its column
-            ax.set_xlabel(xlabel, fontsize="small")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("lr", fontsize="small")
-    return fig

@@ -14,6 +14,15 @@ from torch import nn
 
 from ._validate import is_int, require_module
 
+__all__ = [
+    "LogitsAndFeatures",
+    "WithExtraInput",
+    "WithExtraOutput",
+    "adapt_first_conv",
+    "changed_entries",
+    "snapshot",
+]
+
 FILLS = ("mean", "zeros")
 
 

@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader
 from ._validate import is_int
 from .device import get_device
 
+__all__ = ["History", "evaluate", "fit"]
+
 
 def _progress_bar(epochs: int, desc: str, progress: bool) -> Any:
     """A tqdm bar over the epochs, imported only when a loop runs (no work at import).

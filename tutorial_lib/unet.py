@@ -20,6 +20,8 @@ from torch import nn
 
 from ._validate import is_int
 
+__all__ = ["DoubleConv", "Down", "OutConv", "UNet", "Up", "pad_to_match"]
+
 UNET_LEVELS = 4
 """Number of max-poolings (down steps) of :class:`UNet`."""
 

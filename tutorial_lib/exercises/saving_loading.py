@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import save_checkpoint
+from ..state import save_checkpoint
 from .core import CheckFailed, exercise_check
 
 __all__ = [
