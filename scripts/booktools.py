@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import re
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -338,8 +337,7 @@ def benchmark_notebooks(notebooks: Iterable[Path]) -> list[dict]:
 
 def run_micro_benchmarks() -> list[dict]:
     """Micro-benchmarks registered in ``scripts/micro_benchmarks.py``."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import micro_benchmarks
+    import micro_benchmarks  # next to this script, so on the import path
 
     results = []
     for bench in micro_benchmarks.BENCHMARKS:

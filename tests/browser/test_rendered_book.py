@@ -7,7 +7,6 @@ Run by `make browser` (part of `make test`) after the strict build.
 from __future__ import annotations
 
 import re
-import sys
 import urllib.parse
 import urllib.request
 from functools import cache
@@ -15,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import booktools
 from conftest import HTML, ROOT, SCREENSHOTS
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import booktools  # noqa: E402
 
 PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in booktools.toc_files(ROOT)]
 NOTEBOOK_PAGES = [
