@@ -14,7 +14,7 @@ import pytest
 
 # scripts/ is importable through pyproject.toml's [tool.pytest.ini_options] pythonpath,
 # which pytest applies before it loads this file.
-from booktools import toc_notebooks
+from toc import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent
 

@@ -5,7 +5,7 @@ same report; the expected texts below are what the renderers wrote for these
 reports before they shared one table renderer, so the pages cannot drift.
 """
 
-import booktools
+from benchmark_report import render_benchmark_markdown, render_status_page
 
 CPU_REPORT = {
     "date": "2026-12-03",
@@ -140,10 +140,10 @@ The whole book runs in 103 s (1.7 min).
 
 
 def test_benchmarks_page_is_unchanged():
-    assert booktools.render_benchmark_markdown(CPU_REPORT) == CPU_BENCHMARKS_MD
-    assert booktools.render_benchmark_markdown(CUDA_REPORT, limit_s=30.0) == CUDA_BENCHMARKS_MD_30S
+    assert render_benchmark_markdown(CPU_REPORT) == CPU_BENCHMARKS_MD
+    assert render_benchmark_markdown(CUDA_REPORT, limit_s=30.0) == CUDA_BENCHMARKS_MD_30S
 
 
 def test_status_page_is_unchanged():
-    assert booktools.render_status_page(CPU_REPORT, TITLES) == CPU_STATUS_MD
-    assert booktools.render_status_page(CUDA_REPORT, TITLES, limit_s=30.0) == CUDA_STATUS_MD_30S
+    assert render_status_page(CPU_REPORT, TITLES) == CPU_STATUS_MD
+    assert render_status_page(CUDA_REPORT, TITLES, limit_s=30.0) == CUDA_STATUS_MD_30S

@@ -4,7 +4,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import booktools
+import toc
+from benchmark_report import render_benchmark_markdown, render_status_page
+from execution import execute_notebook
+from notebook_cells import _collapse_stream, elapsed_time_rule, find_leaks, tidy_outputs
+from student_edition import student_notebook, write_student_edition
+from toc import notebook_titles, toc_appendix, toc_files, toc_notebooks
 
 
 def _toc(tmp_path: Path, text: str) -> Path:
@@ -20,24 +25,24 @@ def test_toc_resolves_pages_in_reading_order(tmp_path):
         "format: jb-book\nroot: intro\nparts:\n  - caption: P\n    chapters:\n"
         "      - file: a\n        sections:\n          - file: b\n      - file: c.ipynb\n",
     )
-    assert [p.name for p in booktools.toc_files(tmp_path)] == [
+    assert [p.name for p in toc_files(tmp_path)] == [
         "intro.md",
         "a.ipynb",
         "b.md",
         "c.ipynb",
     ]
-    assert [p.name for p in booktools.toc_notebooks(tmp_path)] == ["a.ipynb", "c.ipynb"]
+    assert [p.name for p in toc_notebooks(tmp_path)] == ["a.ipynb", "c.ipynb"]
 
 
 def test_toc_missing_file_is_an_error(tmp_path):
     _toc(tmp_path, "format: jb-book\nroot: nothere\n")
     with pytest.raises(FileNotFoundError, match="'nothere'"):
-        booktools.toc_files(tmp_path)
+        toc_files(tmp_path)
 
 
 def test_collapse_stream_applies_carriage_returns():
     text = "start\n 0%|  | 0/3\r 33%|# | 1/3\r100%|##| 3/3\ndone\n"
-    assert booktools._collapse_stream(text) == "start\n100%|##| 3/3\ndone\n"
+    assert _collapse_stream(text) == "start\n100%|##| 3/3\ndone\n"
 
 
 def _nb(cells):
@@ -61,7 +66,7 @@ def test_tidy_outputs_merges_streams_and_drops_widget_state():
         [_code("x", [stream("stderr", "a\r"), stream("stderr", "b\n"), stream("stdout", "c")])]
     )
     nb.metadata["widgets"] = {"state": {}}
-    booktools.tidy_outputs(nb)
+    tidy_outputs(nb)
     outputs = nb.cells[0].outputs
     assert [(o["name"], o["text"]) for o in outputs] == [("stderr", "b\n"), ("stdout", "c")]
     assert "widgets" not in nb.metadata
@@ -99,7 +104,7 @@ def test_find_leaks_sees_paths_in_every_kind_of_output():
             _code("d", [{"output_type": "stream", "name": "stdout", "text": "relative/path.pt"}]),
         ]
     )
-    leaks = booktools.find_leaks(nb)
+    leaks = find_leaks(nb)
     assert [leak.split(":")[0] for leak in leaks] == ["cell 0", "cell 1", "cell 2", "cell 2"]
 
 
@@ -120,7 +125,7 @@ def test_student_notebook_removes_solutions_and_outputs():
     roles = ["task", "answer", "solution", "solution", "check"]
     for cell, role in zip(nb.cells, roles, strict=True):
         cell.metadata["exercise"] = {"label": "ch-ex-1", "role": role}
-    student = booktools.student_notebook(nb)
+    student = student_notebook(nb)
     sources = [c.source for c in student.cells]
     assert sources == ["task", "def f():\n    raise NotImplementedError", "check(f)"]
     assert all(
@@ -137,7 +142,7 @@ def test_write_student_edition(tmp_path):
     nb = _nb([_code("1", tags=["solution"]), _code("2")])
     nb.cells[0].metadata["exercise"] = {"label": "ch-ex-1", "role": "solution"}
     nbformat.write(nb, source)
-    written = booktools.write_student_edition([source], tmp_path / "out")
+    written = write_student_edition([source], tmp_path / "out")
     assert written == [tmp_path / "out" / "ch.ipynb"]
     assert [c.source for c in nbformat.read(written[0], as_version=4).cells] == ["2"]
 
@@ -159,7 +164,7 @@ def test_benchmark_markdown_flags_slow_notebooks():
         ],
         "micro": [{"name": "m", "summary": "1 ms"}],
     }
-    text = booktools.render_benchmark_markdown(report)
+    text = render_benchmark_markdown(report)
     assert "| `book/a.ipynb` | 12.0 | yes |" in text
     assert "| `book/b.ipynb` | 75.5 | **no** |" in text
     assert "Whole book: 87.5 s." in text and "| m | 1 ms |" in text
@@ -175,14 +180,14 @@ def test_execute_notebook_runs_in_its_folder_and_refuses_leaks(tmp_path):
         "language": "python",
     }
     nbformat.write(nb, path)
-    booktools.execute_notebook(path)
+    execute_notebook(path)
     stored = nbformat.read(path, as_version=4)
     assert stored.cells[0].outputs[0]["text"] == f"{tmp_path.name}\n"
     leaky = _nb([_code("print('/home/' + 'alice/data.pt')")])
     leaky.metadata["kernelspec"] = nb.metadata["kernelspec"]
     nbformat.write(leaky, path)
     with pytest.raises(RuntimeError, match="machine paths"):
-        booktools.execute_notebook(path)
+        execute_notebook(path)
     # Nothing was written: the stored notebook is still the unexecuted one.
     assert nbformat.read(path, as_version=4).cells[0].outputs == []
 
@@ -204,7 +209,7 @@ def test_status_page_lists_every_notebook_with_its_time():
         ],
         "micro": [],
     }
-    page = booktools.render_status_page(report, {"book/a.ipynb": "Chapter A"})
+    page = render_status_page(report, {"book/a.ipynb": "Chapter A"})
     assert page.startswith("# Status")
     assert "measured on **2026-11-22**" in page and "2 cores, no GPU" in page
     assert "| Chapter A | `a.ipynb` | 12.0 | ✅ |" in page
@@ -213,11 +218,11 @@ def test_status_page_lists_every_notebook_with_its_time():
 
 
 def test_notebook_titles_reads_the_first_heading(tmp_path, monkeypatch):
-    monkeypatch.setattr(booktools, "ROOT", tmp_path)
+    monkeypatch.setattr(toc, "ROOT", tmp_path)
     path = tmp_path / "x.ipynb"
     nb = _nb([nbformat.v4.new_markdown_cell("intro\n\n# The title\n\n## section")])
     nbformat.write(nb, path)
-    assert booktools.notebook_titles([path]) == {"x.ipynb": "The title"}
+    assert notebook_titles([path]) == {"x.ipynb": "The title"}
 
 
 def test_toc_appendix_lists_the_appendix_part_only(tmp_path):
@@ -229,17 +234,17 @@ def test_toc_appendix_lists_the_appendix_part_only(tmp_path):
         "      - file: a\n  - caption: Appendix\n    chapters:\n      - file: p\n"
         "      - file: g\n",
     )
-    assert {p.name for p in booktools.toc_appendix(tmp_path)} == {"p.ipynb", "g.md"}
+    assert {p.name for p in toc_appendix(tmp_path)} == {"p.ipynb", "g.md"}
 
 
 def test_tidy_outputs_neutralises_progress_bar_times():
     bar = "epochs: 100%|##########| 8/8 [01:16<00:00,  9.52s/it, loss=0.07]\n"
     nb = _nb([_code("x", [{"output_type": "stream", "name": "stderr", "text": bar}])])
-    booktools.tidy_outputs(nb)
+    tidy_outputs(nb)
     text = nb.cells[0].outputs[0]["text"]
     assert text == "epochs: 100%|##########| 8/8 [elapsed time not stored, loss=0.07]\n"
     # nbval's sanitizer maps a fresh bar to the same text, so the comparison still holds
-    pattern, replacement = booktools.elapsed_time_rule()
+    pattern, replacement = elapsed_time_rule()
     fresh = "epochs: 100%|##########| 8/8 [00:07<00:00,  1.10it/s, loss=0.07]\n"
     assert pattern.sub(replacement, fresh) == text
     assert pattern.sub(replacement, text) == text
@@ -249,4 +254,4 @@ def test_elapsed_time_rule_missing_section_says_what_to_do(tmp_path):
     config = tmp_path / "sanitize.cfg"
     config.write_text("[other]\nregex: x\nreplace: y\n")
     with pytest.raises(RuntimeError, match="restore it"):
-        booktools.elapsed_time_rule(config)
+        elapsed_time_rule(config)

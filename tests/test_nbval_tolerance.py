@@ -14,7 +14,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from booktools import toc_notebooks
 from nbval_tolerance import (
     METADATA_KEY,
     Tolerance,
@@ -22,6 +21,7 @@ from nbval_tolerance import (
     align_outputs,
     cell_tolerance,
 )
+from toc import toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 REL_1PC = Tolerance(rel=0.01, reason="test")

@@ -14,13 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import booktools
 from conftest import HTML, ROOT, SCREENSHOTS
+from toc import repository_url, toc_files, toc_notebooks
 
-PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in booktools.toc_files(ROOT)]
-NOTEBOOK_PAGES = [
-    p.relative_to(ROOT).with_suffix(".html").as_posix() for p in booktools.toc_notebooks(ROOT)
-]
+PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in toc_files(ROOT)]
+NOTEBOOK_PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in toc_notebooks(ROOT)]
 
 
 @cache
@@ -70,7 +68,7 @@ def test_notebook_page_buttons(open_page, site, path):
     )
     assert status == 200 and '"cells"' in body, "the downloaded file is not the notebook"
 
-    repo = booktools.repository_url(ROOT).removeprefix("https://github.com/")
+    repo = repository_url(ROOT).removeprefix("https://github.com/")
     colab = page.locator('a[href*="colab.research.google.com"]').first.get_attribute("href")
     binder = page.locator('a[href*="mybinder.org"]').first.get_attribute("href")
     assert colab.endswith(f"/github/{repo}/blob/main/{notebook}")
