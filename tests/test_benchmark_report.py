@@ -1,48 +1,43 @@
-"""The two pages rendered from a benchmark report, pinned byte for byte.
+"""The pages rendered from a benchmark report (scripts/benchmark_report.py).
 
 ``BENCHMARKS.md`` and ``book/status.md`` are written by ``make benchmark`` from the
 same report; the expected texts below are what the renderers wrote for these
-reports before they shared one table renderer, so the pages cannot drift.
+reports before they shared one table renderer, pinned byte for byte.
 """
+
+import json
 
 from benchmark_report import render_benchmark_markdown, render_status_page
 
-CPU_REPORT = {
-    "date": "2026-12-03",
-    "machine": {
-        "cpu": "Intel(R) Xeon(R)",
-        "cores": 2,
-        "torch": "2.15.0+cu132",
-        "torch_threads": 2,
-        "python": "3.11.7",
-        "cuda": False,
-    },
-    "notebooks": [
-        {"notebook": "book/defining_models.ipynb", "seconds": 6.8},
-        {"notebook": "book/fine_tuning.ipynb", "seconds": 34.4},
-        {"notebook": "book/pitfalls.ipynb", "seconds": 5.2},
-    ],
-    "micro": [
-        {"name": "make_shapes(256, size=64)", "seconds": 0.0308, "summary": "31 ms (8308 images/s)"}
-    ],
-}
-CUDA_REPORT = {
-    "date": "2026-11-22",
-    "machine": {
-        "cpu": "Some CPU",
-        "cores": 16,
-        "torch": "2.15.0+cu128",
-        "torch_threads": 8,
-        "python": "3.12.1",
-        "cuda": True,
-    },
-    "notebooks": [
-        {"notebook": "book/a.ipynb", "seconds": 12.04},
-        {"notebook": "book/sub/b.ipynb", "seconds": 30.0},
-        {"notebook": "book/c.ipynb", "seconds": 61.0},
-    ],
-    "micro": [],
-}
+
+def _report(
+    date: str,
+    machine: tuple[str, int, str, int, str, bool],
+    seconds: dict[str, float],
+    micro: list[dict] | None = None,
+) -> dict:
+    """A report as ``benchmark`` writes it; ``machine`` is (cpu, cores, torch,
+    torch_threads, python, cuda)."""
+    keys = ("cpu", "cores", "torch", "torch_threads", "python", "cuda")
+    return {
+        "date": date,
+        "machine": dict(zip(keys, machine, strict=True)),
+        "notebooks": [{"notebook": name, "seconds": s} for name, s in seconds.items()],
+        "micro": micro or [],
+    }
+
+
+CPU_REPORT = _report(
+    "2026-12-03",
+    ("Intel(R) Xeon(R)", 2, "2.15.0+cu132", 2, "3.11.7", False),
+    {"book/defining_models.ipynb": 6.8, "book/fine_tuning.ipynb": 34.4, "book/pitfalls.ipynb": 5.2},
+    [{"name": "make_shapes(256, size=64)", "seconds": 0.0308, "summary": "31 ms (8308 images/s)"}],
+)
+CUDA_REPORT = _report(
+    "2026-11-22",
+    ("Some CPU", 16, "2.15.0+cu128", 8, "3.12.1", True),
+    {"book/a.ipynb": 12.04, "book/sub/b.ipynb": 30.0, "book/c.ipynb": 61.0},
+)
 TITLES = {
     "book/defining_models.ipynb": "Defining models",
     "book/fine_tuning.ipynb": "Fine-tuning",
@@ -147,3 +142,31 @@ def test_benchmarks_page_is_unchanged():
 def test_status_page_is_unchanged():
     assert render_status_page(CPU_REPORT, TITLES) == CPU_STATUS_MD
     assert render_status_page(CUDA_REPORT, TITLES, limit_s=30.0) == CUDA_STATUS_MD_30S
+
+
+def test_benchmark_markdown_flags_slow_notebooks():
+    report = _report(
+        "2026-01-01",
+        ("CPU", 2, "2.x", 2, "3.11", False),
+        {"book/a.ipynb": 12.0, "book/b.ipynb": 75.5},
+        [{"name": "m", "summary": "1 ms"}],
+    )
+    text = render_benchmark_markdown(report)
+    assert "| `book/a.ipynb` | 12.0 | yes |" in text
+    assert "| `book/b.ipynb` | 75.5 | **no** |" in text
+    assert "Whole book: 87.5 s." in text and "| m | 1 ms |" in text
+    json.dumps(report)  # the report is plain JSON
+
+
+def test_status_page_lists_every_notebook_with_its_time():
+    report = _report(
+        "2026-11-22",
+        ("Some CPU", 2, "2.15.0+cpu", 2, "3.11.7", False),
+        {"book/a.ipynb": 12.04, "book/b.ipynb": 61.0},
+    )
+    page = render_status_page(report, {"book/a.ipynb": "Chapter A"})
+    assert page.startswith("# Status")
+    assert "measured on **2026-11-22**" in page and "2 cores, no GPU" in page
+    assert "| Chapter A | `a.ipynb` | 12.0 | ✅ |" in page
+    assert "| b | `b.ipynb` | 61.0 | ❌ |" in page
+    assert "torch 2.15.0 (2 threads)" in page
