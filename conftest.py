@@ -7,16 +7,16 @@ that were skipped: nothing is left out silently.
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "scripts"))
+# scripts/ is importable through pyproject.toml's [tool.pytest.ini_options] pythonpath,
+# which pytest applies before it loads this file.
+from toc import toc_notebooks
 
-from booktools import toc_notebooks  # noqa: E402
+ROOT = Path(__file__).resolve().parent
 
 # Per-cell numeric tolerance for nbval (scripts/nbval_tolerance.py).
 pytest_plugins = ["nbval_tolerance"]

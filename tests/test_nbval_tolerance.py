@@ -14,18 +14,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from booktools import toc_notebooks  # noqa: E402
-from nbval_tolerance import (  # noqa: E402
+from nbval_tolerance import (
     METADATA_KEY,
     Tolerance,
     align_numbers,
     align_outputs,
     cell_tolerance,
 )
+from toc import toc_notebooks
 
+ROOT = Path(__file__).resolve().parent.parent
 REL_1PC = Tolerance(rel=0.01, reason="test")
 
 

@@ -15,11 +15,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import booktools
 import exercise_cells
+from guide import render_guide
+from notebook_cells import cell_tags, elapsed_time_rule, find_ansi, find_leaks, output_text
+from student_edition import student_notebook
+from toc import colab_cell, toc_appendix, toc_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = booktools.toc_notebooks(ROOT)
+NOTEBOOKS = toc_notebooks(ROOT)
 ALLOWED_TAGS = {
     "solution",
     "nbval-ignore-output",
@@ -52,7 +55,7 @@ def test_every_notebook_in_book_is_in_the_toc():
 def test_first_code_cell_is_the_colab_cell(notebook):
     _, nb = notebook
     first = next(c for c in nb.cells if c.cell_type == "code")
-    assert first.source == booktools.colab_cell(ROOT)
+    assert first.source == colab_cell(ROOT)
 
 
 def test_executed_in_order_from_a_clean_kernel_without_errors(notebook):
@@ -65,12 +68,12 @@ def test_executed_in_order_from_a_clean_kernel_without_errors(notebook):
 
 def test_no_machine_paths_in_outputs(notebook):
     _, nb = notebook
-    assert booktools.find_leaks(nb) == []
+    assert find_leaks(nb) == []
 
 
 def test_no_ansi_colour_codes_in_outputs(notebook):
     _, nb = notebook
-    assert booktools.find_ansi(nb) == []
+    assert find_ansi(nb) == []
 
 
 def test_find_ansi_sees_colour_codes():
@@ -88,9 +91,9 @@ def test_find_ansi_sees_colour_codes():
             }
         ]
     }
-    assert len(booktools.find_ansi(nb)) == 1
+    assert len(find_ansi(nb)) == 1
     nb["cells"][0]["outputs"][0]["text"] = "TypeError: bad"
-    assert booktools.find_ansi(nb) == []
+    assert find_ansi(nb) == []
 
 
 def _calls_cuda(source: str) -> bool:
@@ -114,7 +117,7 @@ def test_calls_cuda_sees_code_only():
 
 def test_device_agnostic_code(notebook):
     path, nb = notebook
-    if path in booktools.toc_appendix(ROOT):
+    if path in toc_appendix(ROOT):
         pytest.skip("the pitfalls appendix shows .cuda() failing on purpose")
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -124,7 +127,7 @@ def test_device_agnostic_code(notebook):
 def test_known_tags_only(notebook):
     _, nb = notebook
     for cell in nb.cells:
-        assert booktools.cell_tags(cell) <= ALLOWED_TAGS, cell.source[:80]
+        assert cell_tags(cell) <= ALLOWED_TAGS, cell.source[:80]
 
 
 def test_python3_kernel(notebook):
@@ -136,7 +139,7 @@ def test_exercise_structure(notebook):
     """Every exercise is task, answer stub, hidden solution, check, consecutively, with
     the metadata the student edition, the guide and the exercise tests read."""
     path, nb = notebook
-    if path in booktools.toc_appendix(ROOT):
+    if path in toc_appendix(ROOT):
         pytest.skip("appendix pages have no exercises")
     cells = nb.cells
     exercises = exercise_cells.read_exercises(nb, where=path.name)  # raises on any problem
@@ -154,7 +157,7 @@ def test_exercise_structure(notebook):
         start = SOLUTION_START.search(hidden[0].source)
         assert start and start.group(1) == ex.label, f"{ex.label}: first solution cell"
         assert "```{solution-end}" in hidden[-1].source, f"{ex.label}: last solution cell"
-        assert all("solution" in booktools.cell_tags(c) for c in hidden), (
+        assert all("solution" in cell_tags(c) for c in hidden), (
             f"{ex.label}: every cell from solution-start to solution-end needs the 'solution' tag"
         )
         assert "NotImplementedError" in cells[ex.answer].source, f"{ex.label}: the stub"
@@ -164,7 +167,7 @@ def test_exercise_structure(notebook):
     # No solution-tagged cell outside an exercise (it would vanish from the student
     # edition without the book hiding it), and tags agree with the metadata.
     for i, cell in enumerate(cells):
-        tagged = "solution" in booktools.cell_tags(cell)
+        tagged = "solution" in cell_tags(cell)
         assert tagged == (exercise_cells.role(cell) == "solution"), (
             f"cell {i}: the 'solution' tag and the exercise role must agree"
         )
@@ -172,7 +175,7 @@ def test_exercise_structure(notebook):
 
 def test_every_chapter_asks_for_a_design_or_an_experiment(notebook):
     path, nb = notebook
-    if path in booktools.toc_appendix(ROOT):
+    if path in toc_appendix(ROOT):
         pytest.skip("appendix pages have no exercises")
     kinds = {ex.kind for ex in exercise_cells.read_exercises(nb, where=path.name)}
     assert kinds & {"design", "experiment"}, (
@@ -183,7 +186,7 @@ def test_every_chapter_asks_for_a_design_or_an_experiment(notebook):
 
 def test_every_exercise_has_its_answer_tests(notebook):
     path, nb = notebook
-    if path in booktools.toc_appendix(ROOT):
+    if path in toc_appendix(ROOT):
         pytest.skip("appendix pages have no exercises")
     tests = ROOT / "tests" / "exercises" / f"test_{path.stem}.py"
     assert tests.exists(), f"{path.name}: no {tests.relative_to(ROOT)} with right and wrong answers"
@@ -229,12 +232,12 @@ def test_student_edition_refuses_a_solution_without_its_tag():
             cell.metadata["tags"] = []
             break
     with pytest.raises(ValueError, match="disagree"):
-        booktools.student_notebook(broken)
+        student_notebook(broken)
 
 
 def test_student_edition_keeps_the_exercise_metadata(notebook):
     path, nb = notebook
-    student = booktools.student_notebook(nb)
+    student = student_notebook(nb)
     kept = [c.metadata["exercise"] for c in student.cells if "exercise" in c.metadata]
     original = [
         c.metadata["exercise"]
@@ -246,11 +249,11 @@ def test_student_edition_keeps_the_exercise_metadata(notebook):
 
 def test_student_edition_has_no_solution_code(notebook):
     _, nb = notebook
-    student = booktools.student_notebook(nb)
+    student = student_notebook(nb)
     text = "\n".join(c.source for c in student.cells)
     assert "solution-start" not in text and "solution-end" not in text
     for cell in nb.cells:
-        if "solution" in booktools.cell_tags(cell) and cell.cell_type == "code":
+        if "solution" in cell_tags(cell) and cell.cell_type == "code":
             assert cell.source not in text
     for cell in student.cells:
         if cell.cell_type == "code":
@@ -259,7 +262,7 @@ def test_student_edition_has_no_solution_code(notebook):
 
 def test_instructor_guide_lists_every_exercise():
     guide = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
-    assert guide == booktools.render_guide(ROOT), (
+    assert guide == render_guide(ROOT), (
         "the exercise table of book/instructors.md is out of date: run `make guide`"
     )
     listed = set(re.findall(r"\{ref\}`([\w-]+-ex-\d+)`", guide))
@@ -287,7 +290,7 @@ def test_status_page_covers_every_notebook_within_budget():
 def test_stored_progress_bars_show_no_elapsed_time(notebook):
     """A bar stored from a busy machine would contradict the status page's times."""
     path, nb = notebook
-    pattern, _ = booktools.elapsed_time_rule()
+    pattern, _ = elapsed_time_rule()
     found = [
         f"cell {index}: {match.group(0)!r}"
         for index, cell in enumerate(nb.cells)
@@ -313,7 +316,7 @@ def test_stored_wall_times_fit_in_the_status_page_time(notebook):
         for cell in nb.cells
         if cell.cell_type == "code"
         for output in cell.outputs
-        for seconds in WALL_TIME.findall(booktools.output_text(output))
+        for seconds in WALL_TIME.findall(output_text(output))
     ]
     assert sum(times) <= budget, (
         f"{path.name}: stored cells report {sum(times):.1f} s of wall time, the status page "

@@ -9,7 +9,7 @@ import nbformat
 import prose_numbers as pn
 import pytest
 
-import booktools
+from toc import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +120,7 @@ def test_command_line_exit_status(tmp_path, capsys):
     assert "91.0" in capsys.readouterr().out
 
 
-CHAPTERS = booktools.toc_notebooks(ROOT)
+CHAPTERS = toc_notebooks(ROOT)
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

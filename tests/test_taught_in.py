@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import booktools
+from toc import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tutorial_lib"
@@ -28,7 +28,7 @@ REFERENCE = re.compile(
 def chapters(root: Path = ROOT) -> dict[str, str]:
     """Every page of the table of contents: its ``# title`` -> its markdown text."""
     pages = {}
-    for path in booktools.toc_files(root):
+    for path in toc_files(root):
         if path.suffix == ".ipynb":
             nb = nbformat.read(path, as_version=4)
             text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")

@@ -7,7 +7,6 @@ Run by `make browser` (part of `make test`) after the strict build.
 from __future__ import annotations
 
 import re
-import sys
 import urllib.parse
 import urllib.request
 from functools import cache
@@ -16,14 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import HTML, ROOT, SCREENSHOTS
+from toc import repository_url, toc_files, toc_notebooks
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import booktools  # noqa: E402
-
-PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in booktools.toc_files(ROOT)]
-NOTEBOOK_PAGES = [
-    p.relative_to(ROOT).with_suffix(".html").as_posix() for p in booktools.toc_notebooks(ROOT)
-]
+PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in toc_files(ROOT)]
+NOTEBOOK_PAGES = [p.relative_to(ROOT).with_suffix(".html").as_posix() for p in toc_notebooks(ROOT)]
 
 
 @cache
@@ -73,7 +68,7 @@ def test_notebook_page_buttons(open_page, site, path):
     )
     assert status == 200 and '"cells"' in body, "the downloaded file is not the notebook"
 
-    repo = booktools.repository_url(ROOT).removeprefix("https://github.com/")
+    repo = repository_url(ROOT).removeprefix("https://github.com/")
     colab = page.locator('a[href*="colab.research.google.com"]').first.get_attribute("href")
     binder = page.locator('a[href*="mybinder.org"]').first.get_attribute("href")
     assert colab.endswith(f"/github/{repo}/blob/main/{notebook}")

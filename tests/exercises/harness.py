@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import dedent
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+# exercise_cells is in scripts/, which pytest puts on the import path (pythonpath in
+# pyproject.toml). The kernels started below run notebook code only and import
+# nothing from scripts/, so their environment needs no PYTHONPATH.
+from exercise_cells import Exercise, notebook_exercises
 
-from exercise_cells import Exercise, notebook_exercises  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 MIN_RIGHT = 1
 MIN_WRONG = 3
