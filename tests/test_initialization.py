@@ -181,6 +181,15 @@ def test_ks_statistic_and_threshold_match_scipy():
     )
 
 
+def test_ks_statistic_by_hand():
+    # a = {1, 2, 3}, b = {2.5, 4}: after 2 the CDFs are 2/3 and 0, the largest gap.
+    result = ks_two_sample(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.5, 4.0]), alpha=0.05)
+    assert result.statistic == pytest.approx(2 / 3, abs=1e-12)
+    expected = math.sqrt(-math.log(0.025) / 2) * math.sqrt(5 / 6)
+    assert result.threshold == pytest.approx(expected, rel=1e-12)
+    assert result.same  # five values cannot reject at this level
+
+
 def test_ks_detects_a_wrong_scale_but_not_a_same_distribution():
     gen = torch.Generator().manual_seed(2)
     a = torch.empty(200, 200).uniform_(-1, 1, generator=gen)

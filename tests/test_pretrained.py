@@ -1,4 +1,5 @@
-"""Tests of tutorial_lib.pretrained: the source model, its training and its cache.
+"""Tests of tutorial_lib.pretrained (the source model and its training) and
+tutorial_lib.source_cache (its cache).
 
 Every test trains a tiny config (a narrow ResNet-18 on 4 images per class for one
 epoch), never the course's full source model.
@@ -17,16 +18,15 @@ import torchvision
 from torch import nn
 
 import tutorial_lib as tl
-from tutorial_lib import pretrained
-from tutorial_lib.pretrained import (
+from tutorial_lib import pretrained, state
+from tutorial_lib.pretrained import PretrainConfig, build_source_model, pretrain_source_model
+from tutorial_lib.source_cache import (
     CACHE_ENV_VAR,
     RECORD_FILE,
     WEIGHTS_FILE,
-    PretrainConfig,
-    build_source_model,
+    SourceModel,
     default_cache_dir,
     load_source_model,
-    pretrain_source_model,
 )
 
 TINY = PretrainConfig(width=4, epochs=1, per_class=4, batch_size=10)
@@ -38,7 +38,7 @@ def states_equal(a: nn.Module, b: nn.Module) -> bool:
 
 
 @pytest.fixture(scope="module")
-def warm_cache(tmp_path_factory) -> tuple[Path, tl.pretrained.SourceModel]:
+def warm_cache(tmp_path_factory) -> tuple[Path, SourceModel]:
     """A cache written once by a cold call with the tiny config."""
     folder = tmp_path_factory.mktemp("warm")
     return folder, load_source_model(TINY, cache_dir=folder, device="cpu", verbose=False)
@@ -224,7 +224,6 @@ def test_warm_call_loads_the_same_weights_fast(cache, warm_cache, capsys):
     assert states_equal(result.model, warm_cache[1].model)
     assert result.sha256 == warm_cache[1].sha256
     assert result.source_accuracy == warm_cache[1].source_accuracy
-    assert result.seconds < 5.0  # well under a second on a quiet machine
     assert not result.model.training
     assert all(p.requires_grad for p in result.model.parameters())
     assert "loaded from the cache" in capsys.readouterr().out
@@ -303,14 +302,54 @@ def test_an_unwritable_cache_is_reported_not_fatal(tmp_path, capsys):
     assert "could not write the cache" in capsys.readouterr().out
 
 
-def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pretrained.os, "replace", fail)
-    with pytest.raises(OSError):
-        pretrained._atomic_write(tmp_path / "x.bin", b"data")
+    monkeypatch.setattr(state.os, "replace", fail)  # the one atomic write of the package
+    result = load_source_model(TINY, cache_dir=tmp_path, device="cpu")
+    assert result.status == "trained" and not result.cached and result.sha256 == ""
+    assert "could not write the cache (OSError)" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
+
+
+def _hand_written_pretraining(config: PretrainConfig) -> nn.Module:
+    """The training loop pretrain_source_model had before it used fit: the reference."""
+    split = pretrained._source_split(config)
+    images, labels = split.train.tensors
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_source_model(len(config.classes), width=config.width)
+        generator = torch.Generator().manual_seed(config.seed)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+        )
+        steps = -(-len(images) // config.batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.epochs * steps
+        )
+        model.train()
+        for _ in range(config.epochs):
+            order = torch.randperm(len(images), generator=generator)
+            for start in range(0, len(images), config.batch_size):
+                batch = order[start : start + config.batch_size]
+                inputs = images[batch]
+                if config.shift:
+                    inputs = pretrained._random_shift(inputs, config.shift, generator)
+                optimizer.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(inputs), labels[batch]).backward()
+                optimizer.step()
+                scheduler.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_training_with_fit_equals_the_hand_written_loop(shift):
+    """fit with a per-batch OneCycleLR, the epoch permutation and the shifts drawn from
+    one generator in the same order: bit for bit the weights of the explicit loop."""
+    config = PretrainConfig(width=4, epochs=2, per_class=6, batch_size=8, shift=shift)
+    model, _ = pretrain_source_model(config, device="cpu")
+    assert states_equal(model, _hand_written_pretraining(config))
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tutorial_lib import History, accuracy, evaluate, fit, seed_everything
+from tutorial_lib import Callback, History, accuracy, evaluate, fit, seed_everything
 
 
 def _data(n=64, seed=0):
@@ -145,6 +145,9 @@ def test_errors_in_the_model_are_not_swallowed():
         ({"optimizer": "sgd"}, TypeError, "torch.optim.Optimizer"),
         ({"model": "net"}, TypeError, "nn.Module"),
         ({"train_loader": 5}, TypeError, "DataLoader"),
+        ({"scheduler_interval": "step"}, ValueError, "'epoch' or 'batch'"),
+        ({"callbacks": [print]}, TypeError, "Callback instances"),
+        ({"scheduler": "cosine"}, TypeError, "learning-rate scheduler"),
     ],
 )
 def test_fit_bad_input(kwargs, error, match):
@@ -197,3 +200,110 @@ def test_history_helpers():
     history.append({"a": 3})
     assert history == {"a": [1.0, 3.0], "b": [2.5]}
     assert history.last() == {"a": 3.0, "b": 2.5}
+
+
+def _fit(model, opt, **kwargs):
+    return fit(
+        model,
+        _loader(_data()),  # 64 samples in 4 batches of 16
+        loss_fn=nn.functional.cross_entropy,
+        optimizer=opt,
+        progress=False,
+        device="cpu",
+        **kwargs,
+    )
+
+
+def test_per_batch_scheduler_matches_a_hand_written_loop():
+    """OneCycleLR stepped after every batch: same weights and rates as the loop."""
+    seed_everything(0)
+    model = nn.Linear(5, 3)
+    reference = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=8)
+    history = _fit(model, opt, scheduler=sched, scheduler_interval="batch", epochs=2)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    ref_sched = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=0.5, total_steps=8)
+    first_lrs = []
+    for _ in range(2):
+        first_lrs.append(ref_opt.param_groups[0]["lr"])
+        for x, y in _loader(_data()):
+            ref_opt.zero_grad()
+            nn.functional.cross_entropy(reference(x), y).backward()
+            ref_opt.step()
+            ref_sched.step()
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert history["lr"] == first_lrs
+    assert first_lrs[0] != first_lrs[1]  # the rate moved within the first epoch
+    assert sched.last_epoch == 8  # stepped once per batch, not per epoch
+
+
+def test_reduce_lr_on_plateau_steps_on_the_epoch_loss():
+    model = nn.Linear(5, 3)
+    # The optimizer holds a parameter outside the model: the model never changes,
+    # so the loss is on a plateau from the first epoch on.
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    history = _fit(model, opt, scheduler=sched, epochs=3, val_loader=_loader(_data(seed=3)))
+    assert history["lr"] == [1.0, 1.0, 0.5]  # no improvement after epoch 2: halved
+    assert len(set(history["val_loss"])) == 1
+    with pytest.raises(ValueError, match="per-epoch loss"):
+        _fit(model, opt, scheduler=sched, scheduler_interval="batch", epochs=1)
+
+
+class _Recorder(Callback):
+    def __init__(self, stop_after=None):
+        self.events, self.stop_after = [], stop_after
+
+    def on_epoch_start(self, epoch, model):
+        self.events.append(("start", epoch, model.training))
+
+    def on_batch_end(self, epoch, step, loss):
+        assert isinstance(loss, float)
+        self.events.append(("batch", epoch, step))
+
+    def on_epoch_end(self, epoch, model, record):
+        self.events.append(("end", epoch, round(record["train_loss"], 6)))
+        return self.stop_after is not None and epoch >= self.stop_after
+
+
+def test_callbacks_run_in_order_and_can_stop_training():
+    model = nn.Linear(5, 3)
+    recorder = _Recorder()
+    history = _fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, callbacks=[recorder]
+    )
+    kinds = [event[:2] for event in recorder.events]
+    assert kinds == [("start", 1)] + [("batch", 1)] * 4 + [("end", 1), ("start", 2)] + [
+        ("batch", 2)
+    ] * 4 + [("end", 2)]
+    assert [e[2] for e in recorder.events if e[0] == "end"] == [
+        round(v, 6) for v in history["train_loss"]
+    ]
+    stopper = _Recorder(stop_after=2)
+    history = _fit(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), epochs=10, callbacks=[stopper]
+    )
+    assert len(history["train_loss"]) == 2  # stopped early
+    assert Callback().on_epoch_end(1, model, {}) is None  # the base class does nothing
+
+
+def test_a_callback_can_unfreeze_a_layer_at_an_epoch():
+    """Gradual unfreezing: the first layer trains from epoch 2 on."""
+    seed_everything(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    model[0].requires_grad_(False)
+    first = model[0].weight.detach().clone()
+
+    class Unfreeze(Callback):
+        def on_epoch_start(self, epoch, model):
+            if epoch == 2:
+                model[0].requires_grad_(True)
+
+        def on_epoch_end(self, epoch, model, record):
+            changed.append(not torch.equal(model[0].weight, first))
+
+    changed = []
+    _fit(model, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, callbacks=[Unfreeze()])
+    assert changed == [False, True]

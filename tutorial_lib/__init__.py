@@ -26,7 +26,8 @@ of its public names):
 ``state``          one atomic write; checkpoints; ``module.`` prefixes
 ``partial_loading`` loading the tensors that fit, with a report
 ``download``       hash-checked downloads
-``pretrained``     the course's cached source models
+``pretrained``     the course's source model: config, architecture, training
+``source_cache``   its cache: trained once, checked by SHA-256, loaded after
 ``plots``          every figure helper
 ``demo``           showing an error or a warning in a cell
 ``exercises``      the self-checks of the exercises (``exercises.core`` and one module
@@ -53,6 +54,7 @@ from . import (
     pretrained,
     reproducibility,
     schedules,
+    source_cache,
     state,
     surgery,
     training,
@@ -79,6 +81,7 @@ from .plots import *  # noqa: F403
 from .pretrained import *  # noqa: F403
 from .reproducibility import *  # noqa: F403
 from .schedules import *  # noqa: F403
+from .source_cache import *  # noqa: F403
 from .state import *  # noqa: F403
 from .surgery import *  # noqa: F403
 from .training import *  # noqa: F403
@@ -101,6 +104,7 @@ _MODULES = (
     pretrained,
     reproducibility,
     schedules,
+    source_cache,
     state,
     surgery,
     training,

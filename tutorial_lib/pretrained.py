@@ -3,62 +3,37 @@
 ImageNet weights need the network, so the chapter on fine-tuning transfers from a
 model the course pretrains itself, offline: torchvision's ResNet-18 architecture
 (at half width by default) with a stem adapted to small one-channel images,
-trained on scikit-learn's digits 0-4. The first call trains it (deterministically,
-from ``PretrainConfig.seed``) and caches the weights with a JSON record of their
-SHA-256, the training config and the accuracy measured on held-out digits 0-4;
-later calls load the cache in a fraction of a second. A changed config, a missing
-or corrupted file (SHA-256 mismatch, unreadable) means training again, and
-:func:`load_source_model` says so instead of loading silently.
-
-Cache folder: the ``TUTORIAL_CACHE_DIR`` environment variable if set, else
-``$XDG_CACHE_HOME/tutorial_lib``, else ``~/.cache/tutorial_lib``.
+trained on scikit-learn's digits 0-4 with :func:`tutorial_lib.fit` (AdamW, a
+one-cycle schedule stepped per batch), deterministically from
+``PretrainConfig.seed``. Caching the trained weights is
+:mod:`tutorial_lib.source_cache` (:func:`tutorial_lib.load_source_model`).
 
 Taught in: "Fine-tuning".
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
-import os
-import tempfile
-import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-from ._validate import is_real
+from ._validate import is_int, is_real
 from .device import get_device
+from .training import fit
 
-CACHE_ENV_VAR = "TUTORIAL_CACHE_DIR"
-"""Environment variable naming the cache folder (overrides the XDG default)."""
-WEIGHTS_FILE = "source_resnet18_digits.pt"
-RECORD_FILE = "source_resnet18_digits.json"
 RECIPE_VERSION = 1
 """Bumped whenever the training code changes, so that old caches are retrained."""
 
-__all__ = [
-    "CACHE_ENV_VAR",
-    "PretrainConfig",
-    "SourceModel",
-    "build_source_model",
-    "default_cache_dir",
-    "load_source_model",
-    "pretrain_source_model",
-]
+__all__ = ["PretrainConfig", "build_source_model", "pretrain_source_model"]
 
 
 # --------------------------------------------------------------------------- config
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass(frozen=True)
 class PretrainConfig:
     """Everything that determines the pretrained weights.
@@ -94,7 +69,7 @@ class PretrainConfig:
     recipe: int = field(default=RECIPE_VERSION)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.classes, (tuple, list)) or not all(_is_int(c) for c in self.classes):
+        if not isinstance(self.classes, (tuple, list)) or not all(is_int(c) for c in self.classes):
             raise TypeError(f"classes must be a tuple of ints, got {self.classes!r}")
         object.__setattr__(self, "classes", tuple(self.classes))
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
@@ -102,7 +77,7 @@ class PretrainConfig:
         if not all(0 <= c <= 9 for c in self.classes):
             raise ValueError(f"classes must be digits 0-9, got {self.classes}")
         for name in ("size", "width", "epochs", "batch_size", "shift", "seed", "recipe"):
-            if not _is_int(getattr(self, name)):
+            if not is_int(getattr(self, name)):
                 raise TypeError(f"{name} must be an int, got {getattr(self, name)!r}")
         for name in ("size", "width", "epochs", "batch_size"):
             if getattr(self, name) < 1:
@@ -113,7 +88,7 @@ class PretrainConfig:
             )
         if self.shift < 0 or self.shift >= self.size:
             raise ValueError(f"shift must be in [0, size), got {self.shift}")
-        if self.per_class is not None and (not _is_int(self.per_class) or self.per_class < 1):
+        if self.per_class is not None and (not is_int(self.per_class) or self.per_class < 1):
             raise ValueError(f"per_class must be a positive int or None, got {self.per_class!r}")
         for name in ("lr", "weight_decay", "val_fraction"):
             value = getattr(self, name)
@@ -133,6 +108,14 @@ class PretrainConfig:
         values = asdict(self)
         values["classes"] = list(self.classes)
         return values
+
+
+def _check_config(config: object) -> PretrainConfig:
+    if config is None:
+        return PretrainConfig()
+    if not isinstance(config, PretrainConfig):
+        raise TypeError(f"config must be a PretrainConfig or None, got {type(config).__name__}")
+    return config
 
 
 # --------------------------------------------------------------------------- model
@@ -186,7 +169,7 @@ def build_source_model(num_classes: int = 5, *, width: int = 64, in_channels: in
         ("width", width),
         ("in_channels", in_channels),
     ):
-        if not _is_int(value):
+        if not is_int(value):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
@@ -219,6 +202,40 @@ def _random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generat
     return torch.stack(
         [padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets)]
     )
+
+
+class _EpochBatches(torch.utils.data.Sampler[list[int]]):
+    """The index batches of one epoch: a fresh permutation from ``generator`` at the
+    start of every epoch, cut into batches of ``batch_size`` (the last one shorter)."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator) -> None:
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.n, generator=self.generator)
+        for start in range(0, self.n, self.batch_size):
+            yield order[start : start + self.batch_size].tolist()
+
+
+def _shuffled_loader(
+    dataset: TensorDataset, config: PretrainConfig, generator: torch.Generator
+) -> DataLoader:
+    """A loader of the batches of :class:`_EpochBatches`, each image shifted at random
+    by up to ``config.shift`` pixels. The permutation and the shifts come from one
+    generator, in that order (the DataLoader draws its own worker seed from the global
+    generator, which training does not otherwise use)."""
+
+    def collate(samples: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, targets = default_collate(samples)
+        if config.shift:
+            inputs = _random_shift(inputs, config.shift, generator)
+        return inputs, targets
+
+    batches = _EpochBatches(len(dataset), config.batch_size, generator)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
 
 
 def _source_split(config: PretrainConfig):
@@ -267,223 +284,34 @@ def pretrain_source_model(
     config = _check_config(config)
     device = get_device(device)
     split = _source_split(config)
-    images, labels = split.train.tensors
     val_images, val_labels = split.val.tensors
     # Every random number is drawn on the CPU (initialisation before .to(device), the
-    # batch order from a seeded generator), so forking the CPU generator is enough.
+    # batch order and the shifts from one seeded generator), so forking the CPU
+    # generator is enough.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_source_model(len(config.classes), width=config.width).to(device)
         generator = torch.Generator().manual_seed(config.seed)
+        loader = _shuffled_loader(split.train, config, generator)
         optimizer = torch.optim.AdamW(
             model.parameters(),
             lr=config.lr,
             weight_decay=config.weight_decay,
             fused=device.type in ("cpu", "cuda"),  # one kernel per step: 5x faster on a CPU
         )
-        steps_per_epoch = math.ceil(len(images) / config.batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+            optimizer, max_lr=config.lr, total_steps=config.epochs * len(loader)
         )
-        model.train()
-        for _ in range(config.epochs):
-            order = torch.randperm(len(images), generator=generator)
-            for start in range(0, len(images), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                inputs = images[batch]
-                if config.shift:
-                    inputs = _random_shift(inputs, config.shift, generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(inputs.to(device)), labels[batch].to(device))
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
+        fit(
+            model,
+            loader,
+            loss_fn=F.cross_entropy,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scheduler_interval="batch",
+            epochs=config.epochs,
+            device=device,
+            progress=False,
+        )
     model = model.cpu()
     return model, _accuracy(model, val_images, val_labels)
-
-
-# --------------------------------------------------------------------------- cache
-def default_cache_dir() -> Path:
-    """The folder :func:`load_source_model` uses: ``$TUTORIAL_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/tutorial_lib``, else ``~/.cache/tutorial_lib``.
-
-    Taught in: "Fine-tuning".
-    """
-    forced = os.environ.get(CACHE_ENV_VAR, "").strip()
-    if forced:
-        return Path(forced).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
-    return base / "tutorial_lib"
-
-
-@dataclass(frozen=True)
-class SourceModel:
-    """What :func:`load_source_model` returns.
-
-    ``status`` is ``"loaded"`` (cache hit) or ``"trained"``; ``reason`` says why it
-    trained (empty on a hit); ``seconds`` is the time spent loading or training;
-    ``source_accuracy`` is the held-out accuracy on the source digits, measured
-    when the model was trained; ``cached`` is ``False`` when the cache could not be
-    written.
-    """
-
-    model: nn.Module
-    config: PretrainConfig
-    status: str
-    reason: str
-    sha256: str
-    source_accuracy: float
-    seconds: float
-    cached: bool
-
-
-def _check_config(config: object) -> PretrainConfig:
-    if config is None:
-        return PretrainConfig()
-    if not isinstance(config, PretrainConfig):
-        raise TypeError(f"config must be a PretrainConfig or None, got {type(config).__name__}")
-    return config
-
-
-def _config_changes(recorded: object, wanted: dict[str, Any]) -> str:
-    if not isinstance(recorded, dict):
-        return "the record holds no training config"
-    keys = sorted(set(recorded) | set(wanted))
-    changes = [
-        f"{key}: {recorded.get(key, '(missing)')!r} -> {wanted.get(key, '(missing)')!r}"
-        for key in keys
-        if recorded.get(key) != wanted.get(key)
-    ]
-    return "; ".join(changes)
-
-
-def _try_load(folder: Path, config: PretrainConfig) -> tuple[nn.Module, dict] | str:
-    """The cached model and its record, or the reason it cannot be used."""
-    weights_path, record_path = folder / WEIGHTS_FILE, folder / RECORD_FILE
-    if not record_path.exists() and not weights_path.exists():
-        return "no cached model yet"
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        sha256 = record["sha256"]
-        accuracy = float(record["source_accuracy"])
-        recorded_config = record["config"]
-    except FileNotFoundError:
-        return "the cache record is missing"
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        return f"the cache record is unreadable ({type(err).__name__})"
-    changes = _config_changes(recorded_config, config.as_dict())
-    if changes:
-        return f"the cached model was trained with another config ({changes})"
-    try:
-        data = weights_path.read_bytes()
-    except OSError:
-        return "the cached weights file is missing or unreadable"
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return "the cached weights do not match their recorded SHA-256 (corrupted or replaced)"
-    try:
-        # weights_only=True: tensors and containers only, never arbitrary pickled code.
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        with torch.device("meta"):  # no memory, no random initialisation: the state fills it
-            model = build_source_model(len(config.classes), width=config.width)
-        model.load_state_dict(state, assign=True)
-    except Exception as err:  # any failure to read them means: train again
-        return f"the cached weights cannot be loaded ({type(err).__name__})"
-    record["source_accuracy"] = accuracy
-    return model.eval(), record
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and
-    ``os.replace``: a reader sees the old file or the new one, never half of one."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
-def load_source_model(
-    config: PretrainConfig | None = None,
-    *,
-    cache_dir: str | os.PathLike[str] | None = None,
-    device: torch.device | str | None = "cpu",
-    verbose: bool = True,
-) -> SourceModel:
-    """Return the course's pretrained source model, from the cache or freshly trained.
-
-    On a cache hit the weights are read once, their SHA-256 compared with the
-    record, and loaded with ``torch.load(weights_only=True)``. Otherwise (no cache,
-    another config, a corrupted or unreadable file) the model is trained with
-    :func:`pretrain_source_model` on ``device`` (the CPU by default, see there)
-    and the cache is rewritten: weights first, then the record, each atomically.
-    With ``verbose`` one line says which happened and why; the returned
-    :class:`SourceModel` says it too. The model is on the CPU in eval mode either
-    way, with identical weights.
-
-    ``cache_dir`` defaults to :func:`default_cache_dir`. A cache that cannot be
-    written is reported and skipped, not fatal.
-
-    Taught in: "Fine-tuning".
-    """
-    config = _check_config(config)
-    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"cache_dir must be a path or None, got {type(cache_dir).__name__}")
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    device = get_device(device)  # a bad device fails now, not after a cache miss
-
-    start = time.perf_counter()
-    found = _try_load(folder, config)
-    if not isinstance(found, str):
-        model, record = found
-        seconds = time.perf_counter() - start
-        if verbose:
-            print(
-                f"source model: loaded from the cache (SHA-256 {record['sha256'][:12]}..., "
-                f"source accuracy {record['source_accuracy']:.1%})"
-            )
-        return SourceModel(
-            model, config, "loaded", "", record["sha256"], record["source_accuracy"], seconds, True
-        )
-
-    reason = found
-    if verbose:
-        print(f"source model: {reason}; training it now ({config.epochs} epochs)")
-    model, accuracy = pretrain_source_model(config, device=device)
-    seconds = time.perf_counter() - start
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    data = buffer.getvalue()
-    sha256 = hashlib.sha256(data).hexdigest()
-    record = {
-        "file": WEIGHTS_FILE,
-        "sha256": sha256,
-        "config": config.as_dict(),
-        "source_accuracy": accuracy,
-        "architecture": (
-            f"torchvision resnet18 layout, width {config.width}, "
-            "conv1 3x3 stride 1 on 1 channel, maxpool Identity"
-        ),
-        "train_seconds": round(seconds, 2),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    cached = True
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / WEIGHTS_FILE, data)
-        _atomic_write(folder / RECORD_FILE, (json.dumps(record, indent=2) + "\n").encode())
-    except OSError as err:
-        cached = False
-        if verbose:
-            print(f"source model: could not write the cache ({type(err).__name__}); not cached")
-    if verbose and cached:
-        print(f"source model: trained (source accuracy {accuracy:.1%}) and cached")
-    return SourceModel(model.eval(), config, "trained", reason, sha256, accuracy, seconds, cached)

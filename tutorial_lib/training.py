@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
-from ._validate import is_int
+from ._validate import is_int, require_module
 from .device import get_device
 
-__all__ = ["History", "evaluate", "fit"]
+__all__ = ["Callback", "History", "evaluate", "fit"]
 
 
 def _progress_bar(epochs: int, desc: str, progress: bool) -> Any:
@@ -120,6 +121,76 @@ def evaluate(
     return {name: total / count for name, total in totals.items()}
 
 
+class Callback:
+    """Hooks that :func:`fit` calls; subclass and override the ones you need.
+
+    - ``on_epoch_start(epoch, model)``: before the epoch's first batch (e.g. unfreeze
+      a stage for gradual unfreezing);
+    - ``on_batch_end(epoch, step, loss)``: after each optimizer step (``loss`` is a
+      float);
+    - ``on_epoch_end(epoch, model, record)``: after the epoch's values are recorded
+      (``record`` is that epoch's row of the :class:`History`); return ``True`` to
+      stop training (early stopping), e.g. to save a checkpoint, return nothing.
+
+    Epochs are counted from 1.
+
+    Taught in: "Optimizers and learning-rate schedulers".
+    """
+
+    def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
+        """Called before the first batch of ``epoch``."""
+
+    def on_batch_end(self, epoch: int, step: int, loss: float) -> None:
+        """Called after the optimizer (and a per-batch scheduler) stepped."""
+
+    def on_epoch_end(
+        self, epoch: int, model: nn.Module, record: Mapping[str, float]
+    ) -> bool | None:
+        """Called after the epoch's values are recorded; ``True`` stops training."""
+        return None
+
+
+SCHEDULER_INTERVALS = ("epoch", "batch")
+
+
+def _check_fit_arguments(
+    model: object,
+    optimizer: object,
+    epochs: object,
+    scheduler: object,
+    scheduler_interval: object,
+    callbacks: object,
+) -> list[Callback]:
+    if not is_int(epochs) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    require_module(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    if scheduler_interval not in SCHEDULER_INTERVALS:
+        raise ValueError(
+            f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r} "
+            "(OneCycleLR and warm-up schedules step per batch, most others per epoch)"
+        )
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler_interval == "batch":
+        raise ValueError(
+            "ReduceLROnPlateau watches a per-epoch loss: use scheduler_interval='epoch'"
+        )
+    if scheduler is not None and not hasattr(scheduler, "step"):
+        raise TypeError(
+            f"scheduler must be a learning-rate scheduler, got {type(scheduler).__name__}"
+        )
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks must be tutorial_lib.Callback instances, got {type(callback).__name__}"
+                " (subclass Callback and override on_epoch_start/on_batch_end/on_epoch_end)"
+            )
+    return callbacks
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -129,7 +200,9 @@ def fit(
     epochs: int,
     val_loader: DataLoader | None = None,
     metrics: Mapping[str, Metric] | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | ReduceLROnPlateau | None = None,
+    scheduler_interval: str = "epoch",
+    callbacks: Sequence[Callback] | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
     desc: str = "epochs",
@@ -138,11 +211,18 @@ def fit(
 
     Each epoch runs ``zero_grad → forward → loss → backward → step`` over every
     batch of ``train_loader``, then (when given) evaluates on ``val_loader``.
-    ``scheduler.step()`` is called once per epoch, after the optimizer steps.
+    The scheduler steps after the optimizer: once per epoch
+    (``scheduler_interval="epoch"``, the default) or after every batch
+    (``"batch"``: ``OneCycleLR``, warm-up). A ``ReduceLROnPlateau`` steps once per
+    epoch on ``val_loss`` (``train_loss`` without a validation loader).
+    ``callbacks`` (:class:`Callback`) run at the start and end of every epoch and
+    after every batch; one that returns ``True`` from ``on_epoch_end`` stops the
+    training there.
+
     The history holds ``train_loss`` (mean over the epoch's batches, weighted by
-    batch size), ``lr`` (of the first parameter group, as used in that epoch), each
-    metric on the training batches as ``train_<name>``, and, with a validation
-    loader, ``val_loss`` and ``val_<name>``.
+    batch size), ``lr`` (of the first parameter group, as used at the epoch's first
+    batch), each metric on the training batches as ``train_<name>``, and, with a
+    validation loader, ``val_loss`` and ``val_<name>``.
 
     A non-finite training loss raises ``FloatingPointError`` naming the epoch and
     batch, instead of training on garbage. The model is moved to ``device``
@@ -151,24 +231,22 @@ def fit(
     Taught in: "Defining models"; its inside in "Optimizers and learning-rate
     schedulers".
     """
-    if not is_int(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
-        )
+    callbacks = _check_fit_arguments(
+        model, optimizer, epochs, scheduler, scheduler_interval, callbacks
+    )
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")
     metrics = dict(metrics or {})
     device = get_device(device)
     model.to(device)
+    per_batch = scheduler is not None and scheduler_interval == "batch"
 
     history = History()
     bar = _progress_bar(epochs, desc, progress)
     for epoch in bar:
+        for callback in callbacks:
+            callback.on_epoch_start(epoch, model)
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         totals = {"loss": 0.0, **{name: 0.0 for name in metrics}}
@@ -185,23 +263,33 @@ def fit(
                 )
             loss.backward()
             optimizer.step()
+            if per_batch:
+                scheduler.step()
             n = len(inputs)
-            totals["loss"] += loss.item() * n  # .item(): keep a float, not the graph
+            value = loss.item()  # a float, not the graph
+            totals["loss"] += value * n
             with torch.no_grad():
                 for name, metric in metrics.items():
                     totals[name] += float(metric(outputs, targets)) * n
             count += n
+            for callback in callbacks:
+                callback.on_batch_end(epoch, step, value)
         if count == 0:
             raise ValueError("train_loader produced no batches; check the dataset is not empty")
-        if scheduler is not None:
-            scheduler.step()
         record = {"train_loss": totals["loss"] / count, "lr": lr}
         record.update({f"train_{name}": totals[name] / count for name in metrics})
         if val_loader is not None:
             val = evaluate(model, val_loader, loss_fn=loss_fn, metrics=metrics, device=device)
             record.update({f"val_{name}": value for name, value in val.items()})
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(record.get("val_loss", record["train_loss"]))
+        elif scheduler is not None and not per_batch:
+            scheduler.step()
         history.append(record)
         bar.set_postfix({k: _short(v) for k, v in record.items() if k != "lr"}, refresh=False)
+        stop = [callback.on_epoch_end(epoch, model, record) for callback in callbacks]
+        if any(flag is True for flag in stop):
+            break
     bar.close()
     return history
 
