@@ -134,7 +134,7 @@ class Callback:
 
     Epochs are counted from 1.
 
-    Taught in: "Optimizers and learning-rate schedulers".
+    Taught in: "Fine-tuning" ("Gradual unfreezing").
     """
 
     def on_epoch_start(self, epoch: int, model: nn.Module) -> None:
