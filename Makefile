@@ -7,7 +7,7 @@ NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book book-strict test lint unit exercises nbval nbval-portable student student-check guide browser execute benchmark test-gpu test-lowest clean
+.PHONY: help setup book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ student-check: student ## run every student notebook top to bottom (lax comparis
 
 guide: setup ## regenerate the exercise table of book/instructors.md from the notebooks' metadata
 	$(PY) scripts/booktools.py guide
+
+api: setup ## regenerate the package reference page book/api.md from the docstrings
+	$(PY) scripts/booktools.py api
 
 browser: ## the built book in headless Chromium: pages, links, images, search, dropdowns, screenshots
 	$(PY) -m pytest tests/browser -q

@@ -7,9 +7,11 @@ them, and regenerate the instructors' guide.
     python scripts/booktools.py student [--out DIR]   # student edition
     python scripts/booktools.py benchmark             # timings -> report + BENCHMARKS.md
     python scripts/booktools.py guide                 # exercise table of the guide
+    python scripts/booktools.py api                   # the package reference page
 
 The Makefile calls these. This file is the command line only; the work is done by
-toc.py, execution.py, student_edition.py, benchmark_report.py and guide.py (which
+toc.py, execution.py, student_edition.py, benchmark_report.py, guide.py and
+api_page.py (which
 Python finds next to this script, since it runs as ``scripts/booktools.py``).
 """
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from api_page import API_PAGE, render_api_page
 
 from benchmark_report import benchmark
 from execution import execute_notebook
@@ -34,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("student", help="write the student edition")
     st.add_argument("--out", type=Path, default=ROOT / "_build" / "student")
     sub.add_parser("guide", help="regenerate the exercise table of book/instructors.md")
+    sub.add_parser("api", help="regenerate the package reference page book/api.md")
     bench = sub.add_parser("benchmark", help="time every notebook")
     bench.add_argument("--out", type=Path, default=ROOT / "_build" / "benchmark")
     bench.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -56,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "guide":
         GUIDE.write_text(render_guide(), encoding="utf-8")
         print(f"[guide] {GUIDE.relative_to(ROOT)}: exercise table regenerated")
+    elif args.command == "api":
+        API_PAGE.write_text(render_api_page(), encoding="utf-8")
+        print(f"[api] {API_PAGE.relative_to(ROOT)}: regenerated from the docstrings")
     elif args.command == "benchmark":
         benchmark(toc_notebooks(), args.out, args.markdown)
         print(f"[benchmark] report: {args.out / 'report.json'}; table: {args.markdown}")

@@ -29,7 +29,10 @@ LRTrace = list[list[float]]
 """``trace[g][t]``: the learning rate of parameter group ``g`` at optimizer step ``t``."""
 
 SchedulerFactory = Callable[[Optimizer], Any]
+"""A function that builds a scheduler on the optimizer it is given, e.g.
+``lambda opt: StepLR(opt, step_size=10)``."""
 OptimizerFactory = Callable[[list[dict[str, Any]]], Optimizer]
+"""A function that builds an optimizer from parameter groups (default: plain SGD)."""
 
 
 def _group_lrs(lr: float | Sequence[float]) -> list[float]:

@@ -35,7 +35,9 @@ from .state import atomic_write, load_checkpoint
 CACHE_ENV_VAR = "TUTORIAL_CACHE_DIR"
 """Environment variable naming the cache folder (overrides the XDG default)."""
 WEIGHTS_FILE = "source_resnet18_digits.pt"
+"""File name of the cached weights (a ``state_dict``) in the cache folder."""
 RECORD_FILE = "source_resnet18_digits.json"
+"""File name of the JSON record next to them: SHA-256, config, accuracy, versions."""
 
 __all__ = [
     "CACHE_ENV_VAR",
