@@ -73,7 +73,7 @@ def test_detached_and_input_unchanged():
     [
         (torch.zeros(3, 4, 4), {}, ValueError, r"\.unsqueeze\(0\)"),
         (torch.zeros(1, 3, 4, 4, dtype=torch.long), {}, TypeError, "floating point"),
-        (np.zeros((1, 3, 4, 4)), {}, TypeError, "must be a tensor"),
+        (np.zeros((1, 3, 4, 4)), {}, TypeError, "must be a torch.Tensor"),
         (torch.zeros(1, 3, 4, 4), {"size": 0}, ValueError, "positive"),
         (torch.zeros(1, 3, 4, 4), {"size": (4, 4, 4)}, TypeError, "pair"),
         (torch.zeros(1, 3, 4, 4), {"size": (4.0, 4)}, TypeError, "two ints"),

@@ -56,7 +56,7 @@ def test_extra_input_bad_input():
         model(x, torch.randn(2, 1, 1))
     with pytest.raises(TypeError, match=r"floating-point.*\.float\(\)"):
         model(x, torch.ones(2, dtype=torch.long))
-    with pytest.raises(TypeError, match="extra must be a tensor"):
+    with pytest.raises(TypeError, match="extra must be a torch.Tensor"):
         model(x, [1.0, 2.0])
     unflattened = WithExtraInput(nn.Conv2d(3, 4, 3), nn.Linear(5, 2))
     with pytest.raises(ValueError, match=r"nn\.Flatten\(1\).*nn\.Identity"):

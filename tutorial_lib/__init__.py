@@ -37,29 +37,8 @@ of its public names):
 Taught in: "Defining models" (the first chapter to import it).
 """
 
-from . import (
-    activations,
-    data,
-    demo,
-    device,
-    download,
-    finetune,
-    initialization,
-    inspection,
-    losses,
-    metrics,
-    param_groups,
-    partial_loading,
-    plots,
-    pretrained,
-    reproducibility,
-    schedules,
-    source_cache,
-    state,
-    surgery,
-    training,
-    unet,
-)
+import sys as _sys
+
 from .activations import *  # noqa: F403
 from .data import *  # noqa: F403
 from .demo import *  # noqa: F403
@@ -87,28 +66,14 @@ from .surgery import *  # noqa: F403
 from .training import *  # noqa: F403
 from .unet import *  # noqa: F403
 
-_MODULES = (
-    activations,
-    data,
-    demo,
-    device,
-    download,
-    finetune,
-    initialization,
-    inspection,
-    losses,
-    metrics,
-    param_groups,
-    partial_loading,
-    plots,
-    pretrained,
-    reproducibility,
-    schedules,
-    source_cache,
-    state,
-    surgery,
-    training,
-    unet,
+# The modules imported above, found by name rather than listed a second time.
+_MODULES = tuple(
+    module
+    for name, module in sorted(_sys.modules.items())
+    if name.startswith(__name__ + ".")
+    and name.count(".") == 1
+    and not name.rsplit(".", 1)[1].startswith("_")
+    and name != __name__ + ".exercises"
 )
 # The exercise checks that chapters also call as tl.check_function and friends.
 _EXERCISE_NAMES = ["Case", "CheckFailed", "check_function", "check_module", "compare"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+import torch
 from torch import nn
 
 __all__: list[str] = []  # nothing public: import the names explicitly
@@ -55,3 +56,11 @@ def require_module(value: object, name: str = "model") -> None:
     """Raise ``TypeError`` unless ``value`` is an ``nn.Module``."""
     if not isinstance(value, nn.Module):
         raise TypeError(f"{name} must be an nn.Module, got {type(value).__name__}")
+
+
+def require_tensor(value: object, name: str) -> torch.Tensor:
+    """Return ``value`` if it is a ``torch.Tensor``; raise ``TypeError`` naming it
+    otherwise."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value

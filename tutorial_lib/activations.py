@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ._validate import is_int
+from ._validate import is_int, require_tensor
 
 __all__ = ["mean_activation_map"]
 
@@ -54,8 +54,7 @@ def mean_activation_map(
 
     Taught in: "Feature extraction and detection heads".
     """
-    if not isinstance(activations, torch.Tensor):
-        raise TypeError(f"activations must be a tensor, got {type(activations).__name__}")
+    require_tensor(activations, "activations")
     if activations.ndim != 4:
         raise ValueError(
             f"activations must have shape (N, C, H, W), got {tuple(activations.shape)}; "

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import is_real
+from ._validate import is_real, require_tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -67,10 +67,8 @@ def _check_inputs(
     name: str, logits: object, targets: object, *, per_sample: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``(logits, targets)`` and return ``targets`` in the dtype of ``logits``."""
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{name}: logits must be a torch.Tensor, got {type(logits).__name__}")
-    if not isinstance(targets, torch.Tensor):
-        raise TypeError(f"{name}: targets must be a torch.Tensor, got {type(targets).__name__}")
+    require_tensor(logits, f"{name}: logits")
+    require_tensor(targets, f"{name}: targets")
     if not logits.is_floating_point():
         raise TypeError(
             f"{name}: logits must be a floating-point tensor of raw scores, got {logits.dtype}; "

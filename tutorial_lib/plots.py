@@ -31,6 +31,20 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the
 __all__ = ["overlay_activation_map", "plot_history", "plot_lr", "plot_lr_grid"]
 
 
+def _finish(
+    ax: Axes, *, xlabel: str, ylabel: str | None = None, logy: bool, title: str | None
+) -> None:
+    """Labels, optional log scale and title, and a light grid: every line plot's end."""
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+
+
 # --------------------------------------------------------------------------- training curves
 def plot_history(
     history: Mapping[str, Sequence[float]] | Mapping[str, Mapping[str, Sequence[float]]],
@@ -68,12 +82,7 @@ def plot_history(
             values = list(run[key])
             label = f"{run_name}: {key}" if run_name else key
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
-    ax.set_xlabel("epoch")
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
+    _finish(ax, xlabel="epoch", logy=logy, title=title)
     ax.legend()
     return ax
 
@@ -145,13 +154,7 @@ def plot_lr(
     longest = max(len(values) for trace in runs.values() for values in trace)
     for name, trace in runs.items():
         _draw(ax, name, trace, marker=longest <= 40)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("learning rate")
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
+    _finish(ax, xlabel=xlabel, ylabel="learning rate", logy=logy, title=title)
     if any(line.get_label() and not line.get_label().startswith("_") for line in ax.get_lines()):
         ax.legend(fontsize="small")
     return ax

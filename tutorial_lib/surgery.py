@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._validate import is_int, require_module
+from ._validate import is_int, require_module, require_tensor
 
 __all__ = [
     "LogitsAndFeatures",
@@ -38,7 +38,18 @@ def _check_features(features: object, what: str) -> torch.Tensor:
     return features
 
 
-class WithExtraInput(nn.Module):
+class _BackboneAndHead(nn.Module):
+    """A backbone and a head, both checked to be modules."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        require_module(backbone, "backbone")
+        require_module(head, "head")
+        self.backbone = backbone
+        self.head = head
+
+
+class WithExtraInput(_BackboneAndHead):
     """A backbone whose features are joined with an extra input before the head.
 
     ``forward(x, extra)`` computes ``head(cat([backbone(x), extra], dim=1))``:
@@ -53,17 +64,9 @@ class WithExtraInput(nn.Module):
     Taught in: "Modifying models" (section "An extra input").
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        require_module(backbone, "backbone")
-        require_module(head, "head")
-        self.backbone = backbone
-        self.head = head
-
     def forward(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
         features = _check_features(self.backbone(x), "the backbone")  # (N, F)
-        if not isinstance(extra, torch.Tensor):
-            raise TypeError(f"extra must be a tensor, got {type(extra).__name__}")
+        require_tensor(extra, "extra")
         if not extra.is_floating_point():
             raise TypeError(
                 f"extra must be a floating-point tensor, got {extra.dtype}; convert it with "
@@ -92,7 +95,7 @@ class LogitsAndFeatures(NamedTuple):
     features: torch.Tensor
 
 
-class WithExtraOutput(nn.Module):
+class WithExtraOutput(_BackboneAndHead):
     """A backbone and a head that return the head's output *and* the features.
 
     ``forward(x)`` returns ``LogitsAndFeatures(head(f), f)`` with ``f = backbone(x)``
@@ -101,13 +104,6 @@ class WithExtraOutput(nn.Module):
 
     Taught in: "Modifying models" (section "An extra output").
     """
-
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
-        super().__init__()
-        require_module(backbone, "backbone")
-        require_module(head, "head")
-        self.backbone = backbone
-        self.head = head
 
     def forward(self, x: torch.Tensor) -> LogitsAndFeatures:
         features = _check_features(self.backbone(x), "the backbone")  # (N, F)

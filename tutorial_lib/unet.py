@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import is_int
+from ._validate import is_int, require_tensor
 
 __all__ = ["DoubleConv", "Down", "OutConv", "UNet", "Up", "pad_to_match"]
 
@@ -38,8 +38,7 @@ def _check_channels(name: str, value: object) -> int:
 
 
 def _check_image_batch(name: str, x: object) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    require_tensor(x, name)
     if x.ndim != 4:
         raise ValueError(
             f"{name} must have shape (N, C, H, W), got {x.ndim} dimensions "
