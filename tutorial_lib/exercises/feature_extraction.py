@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._shared import call
 from .core import CheckFailed, compare, exercise_check
 
 __all__ = [
@@ -26,17 +27,6 @@ __all__ = [
     "check_class_activation_map",
     "probe_accuracy",
 ]
-
-
-def _call(fn: Callable[..., Any], *args: Any, what: str) -> Any:
-    """``fn(*args)``; a learner error other than ``NotImplementedError`` becomes a
-    :class:`CheckFailed` that names the case."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, CheckFailed):
-        raise
-    except Exception as err:
-        raise CheckFailed(f"{what}: your code raised {type(err).__name__}: {err}") from err
 
 
 # --------------------------------------------------------------------------- ex-1
@@ -138,7 +128,7 @@ def check_capture_outputs(
         counter = model.register_forward_pre_hook(lambda module, args, calls=calls: calls.append(1))
         was_training = model.training
         try:
-            got = _call(capture_outputs, model, x, list(names), what=where)
+            got = call(capture_outputs, model, x, list(names), what=where)
         finally:
             counter.remove()
         left = _hooked(model)
@@ -181,7 +171,7 @@ def check_capture_outputs(
                 )
             raise CheckFailed(f"{where}: {name!r} differs: {compare(got[name], expected[name])}")
     model, x = copy.deepcopy(digits_cnn).eval(), torch.rand(2, 1, 32, 32)
-    got = _call(capture_outputs, model, x, ["block2", "fc"], what="digit CNN with gradients on")
+    got = call(capture_outputs, model, x, ["block2", "fc"], what="digit CNN with gradients on")
     if not all(isinstance(v, torch.Tensor) and v.requires_grad for v in got.values()):
         raise CheckFailed(
             "with gradients on, the outputs carry no gradient (torch.no_grad() or detach() "
@@ -295,7 +285,7 @@ def check_class_activation_map(
     for args, description in cases:
         features, weight, classes, size = args
         with torch.no_grad():
-            got = _call(class_activation_map, *args, what=description)
+            got = call(class_activation_map, *args, what=description)
         expected = _cam(*args)
         if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
@@ -360,7 +350,7 @@ def _adapt_and_check(
     old_box, old_kp = model.roi_heads.box_predictor, model.roi_heads.keypoint_predictor
     box_in = old_box.cls_score.in_features
     kp_in = old_kp.kps_score_lowres.in_channels
-    model = _call(adapt, model, num_classes, num_keypoints, what=where)
+    model = call(adapt, model, num_classes, num_keypoints, what=where)
     heads = getattr(model, "roi_heads", None)
     if heads is None:
         raise CheckFailed(f"{where}: the model you returned has no roi_heads")
@@ -437,7 +427,7 @@ def check_adapt_keypoint_rcnn(
     )
     model = _adapt_and_check(adapt_keypoint_rcnn, _small_keypoint_rcnn(), 4, 3, where)
     with torch.no_grad():
-        (detections,) = _call(
+        (detections,) = call(
             model.eval(),
             [torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))],
             what=where,
@@ -518,7 +508,7 @@ def check_cheap_features(
     try:
         for part, images in (("training", train_images), ("validation", val_images)):
             with torch.no_grad():
-                got = _call(cheap_features, model, images, what=f"on the {part} digits")
+                got = call(cheap_features, model, images, what=f"on the {part} digits")
             if not isinstance(got, torch.Tensor) or got.dim() != 2 or len(got) != len(images):
                 shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
                 raise CheckFailed(

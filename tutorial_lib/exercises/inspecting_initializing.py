@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 import torch
 from torch import nn
@@ -23,6 +21,7 @@ from torch import nn
 from .._validate import is_real
 from ..initialization import compare_distribution
 from ..inspection import activation_stds, count_parameters
+from ._shared import forbid, seeded
 from .core import CheckFailed, compare, exercise_check
 
 __all__ = [
@@ -31,23 +30,6 @@ __all__ = [
     "check_measured_gain",
     "check_parameter_report",
 ]
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Run the block with the global RNG seeded, and restore the caller's RNG after."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextmanager
-def _forbidden(module: Any, names: tuple[str, ...], message: str) -> Iterator[None]:
-    """Make ``module.<name>`` raise :class:`CheckFailed` with ``message`` inside the block."""
-    with ExitStack() as stack:
-        for name in names:
-            stack.enter_context(mock.patch.object(module, name, side_effect=CheckFailed(message)))
-        yield
 
 
 # ---------------------------------------------------------------- inspecting-ex-1
@@ -168,8 +150,10 @@ def check_kaiming_normal(kaiming_normal_by_hand_: Callable[..., Any]) -> str:
         description = f"case {index} (shape {shape}, a={a}, mode={mode!r})"
         tensor = torch.full(shape, math.nan)
         with (
-            _seeded(100 + index),
-            _forbidden(torch.nn.init, ("kaiming_normal_", "kaiming_uniform_"), forbidden),
+            seeded(100 + index),
+            forbid(
+                [(torch.nn.init, "kaiming_normal_"), (torch.nn.init, "kaiming_uniform_")], forbidden
+            ),
         ):
             if index == 3:
                 got = kaiming_normal_by_hand_(tensor, a, mode)  # positional arguments
@@ -272,7 +256,7 @@ def check_init_weights(init_weights: Callable[[nn.Module], Any], double_conv: ty
             rule = _expected_value(module, name, param, seed=len(expected))
             expected[f"{module_name}.{name}"] = (module, *rule)
     try:
-        with _seeded(0):
+        with seeded(0):
             model.apply(init_weights)
     except NotImplementedError:
         raise
@@ -360,7 +344,7 @@ def check_measured_gain(
     }
     for index, (label, activation) in enumerate(gains.items()):
         exact = _exact_gain(activation)
-        with _seeded(10 + index):
+        with seeded(10 + index):
             got = measured_gain(activation)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
@@ -389,7 +373,7 @@ def check_measured_gain(
     worst = []
     for label, activation in networks.items():
         for seed in (1, 2):
-            with _seeded(1000 + seed):
+            with seeded(1000 + seed):
                 model = deep_mlp_for(activation, depth, width)
             _check_structure(model, activation, depth, width, label)
             values = [r.std for r in activation_stds(model, inputs, module_types=type(activation))]

@@ -12,17 +12,16 @@ Taught in: "Loss functions" (exercises).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import losses as _losses
+from ._shared import forbid
 from .core import CheckFailed, compare, exercise_check
 
 __all__ = [
@@ -35,15 +34,6 @@ __all__ = [
     "imbalanced_points",
     "train_on_imbalanced",
 ]
-
-
-@contextmanager
-def _forbidden(targets: Sequence[tuple[Any, str]], message: str) -> Iterator[None]:
-    """Make each ``owner.name`` in ``targets`` raise :class:`CheckFailed` inside the block."""
-    with ExitStack() as stack:
-        for owner, name in targets:
-            stack.enter_context(mock.patch.object(owner, name, side_effect=CheckFailed(message)))
-        yield
 
 
 def _gradient(fn: Callable[..., torch.Tensor], x: torch.Tensor, *rest: Any, **kw: Any):
@@ -149,7 +139,7 @@ def check_cross_entropy(cross_entropy_by_hand: Callable[..., Any]) -> str:
     """
 
     def forbidden():
-        return _forbidden(
+        return forbid(
             [(F, "cross_entropy"), (F, "nll_loss")],
             "you called F.cross_entropy (or F.nll_loss, or nn.CrossEntropyLoss): compute "
             "log-sum-exp minus the logit of the label yourself",
@@ -217,7 +207,7 @@ def check_stable_bce(stable_bce: Callable[..., Any]) -> str:
         return F.binary_cross_entropy_with_logits(x, t, reduction="none")
 
     def forbidden():
-        return _forbidden(
+        return forbid(
             [
                 (F, "binary_cross_entropy_with_logits"),
                 (F, "binary_cross_entropy"),
@@ -284,7 +274,7 @@ def check_soft_dice(
         return _losses.dice_loss(x, t, smooth=smooth, reduction="none")
 
     def forbidden():
-        return _forbidden(
+        return forbid(
             [(_losses, "_dice_per_sample"), (_losses, "_overlaps")],
             "you called the library's dice_loss (or DiceLoss): write the formula yourself",
         )

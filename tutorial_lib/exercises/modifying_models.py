@@ -21,6 +21,7 @@ from torchvision import models
 from .. import surgery
 from ..data import digits_split
 from ..metrics import accuracy
+from ._shared import call
 from .core import CheckFailed, compare, exercise_check
 
 __all__ = [
@@ -30,17 +31,6 @@ __all__ = [
     "check_last_linear_name",
     "check_with_category",
 ]
-
-
-def _call(fn: Callable[..., Any], *args: Any, what: str) -> Any:
-    """``fn(*args)``; a learner error other than ``NotImplementedError`` becomes a
-    :class:`CheckFailed` that names the case."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, CheckFailed, _UsedBuiltin):
-        raise
-    except Exception as err:
-        raise CheckFailed(f"{what}: your code raised {type(err).__name__}: {err}") from err
 
 
 # --------------------------------------------------------------------------- ex-1
@@ -89,7 +79,7 @@ def check_last_linear_name(last_linear_name: Callable[[nn.Module], str], alexnet
         (attention, "1.out_proj", "a model the check builds, ending in nn.MultiheadAttention"),
     ]
     for model, expected, description in cases:
-        got = _call(last_linear_name, model, what=description)
+        got = call(last_linear_name, model, what=description)
         if got != expected:
             hint = ""
             if expected == "1.out_proj" and got == "0":
@@ -192,7 +182,7 @@ def check_grey_first_conv(grey_first_conv: Callable[[nn.Conv2d], nn.Conv2d]) -> 
             expected = conv(grey.repeat(1, 3, 1, 1))
         try:
             with _without(grey_first_conv, surgery.adapt_first_conv, surgery, "adapt_first_conv"):
-                new = _call(grey_first_conv, conv, what=description)
+                new = call(grey_first_conv, conv, what=description, reraise=(_UsedBuiltin,))
         except _UsedBuiltin:
             raise CheckFailed(
                 "your function calls adapt_first_conv, the library function this exercise asks "
@@ -309,7 +299,7 @@ def check_freeze_until(freeze_until: Callable[[nn.Module, str], nn.Module]) -> s
         if build is _stack:
             where += " of 12 Linear layers (children named 0 to 11)"
         expected = _expected_flags(model, name)
-        got = _call(freeze_until, model, name, what=where)
+        got = call(freeze_until, model, name, what=where)
         if got is not model:
             raise CheckFailed(
                 f"{where} returned {type(got).__name__ if got is not None else None}; return "
@@ -389,7 +379,7 @@ def check_with_category(with_category: type[nn.Module]) -> str:
     pictures = torch.rand(4, 3, 16, 16)
     for backbone, features, categories, dim, classes in configs:
         sizes = f"WithCategory(backbone, {features}, {categories}, {dim}, {classes})"
-        model = _call(with_category, backbone, features, categories, dim, classes, what=sizes)
+        model = call(with_category, backbone, features, categories, dim, classes, what=sizes)
         if not isinstance(model, nn.Module):
             raise CheckFailed(f"{sizes}: expected an nn.Module, got {type(model).__name__}")
         own = sum(p.numel() for p in backbone.parameters())
@@ -409,7 +399,7 @@ def check_with_category(with_category: type[nn.Module]) -> str:
             )
         model.eval()
         with torch.no_grad():
-            out = _call(model, pictures, torch.arange(4) % categories, what=f"{sizes} forward")
+            out = call(model, pictures, torch.arange(4) % categories, what=f"{sizes} forward")
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, classes):
                 shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise CheckFailed(f"{sizes}: expected output shape (4, {classes}), got {shape}")
@@ -433,7 +423,7 @@ def check_with_category(with_category: type[nn.Module]) -> str:
                 "embedding with the features right before the one final nn.Linear"
             )
         model.zero_grad()
-        _call(
+        call(
             model, pictures, torch.arange(4) % categories, what=f"{sizes} forward"
         ).sum().backward()
         if not any(p.grad is not None and p.grad.abs().sum() > 0 for p in backbone.parameters()):
@@ -479,7 +469,7 @@ def check_any_size(
     with torch.no_grad():
         before_out = source(probe16)
         floor = accuracy(source(colourise(val16.tensors[0], 2)), val16.tensors[1]) - margin
-    model = _call(any_size, source, what="any_size(source)")
+    model = call(any_size, source, what="any_size(source)")
     if not isinstance(model, nn.Module):
         raise CheckFailed(f"expected an nn.Module, got {type(model).__name__}")
     if model is source:
@@ -509,7 +499,7 @@ def check_any_size(
         val = digits_split(classes=range(5), size=size).val
         images, labels = colourise(val.tensors[0], 2), val.tensors[1]
         with torch.no_grad():
-            logits = _call(model, images, what=f"on {size}x{size} digits")
+            logits = call(model, images, what=f"on {size}x{size} digits")
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(images), 5):
             shape = (
                 tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__

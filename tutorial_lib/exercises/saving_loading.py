@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ import torch
 from torch import nn
 
 from ..state import save_checkpoint
+from ._shared import call, scratch_folder
 from .core import CheckFailed, exercise_check
 
 __all__ = [
@@ -39,16 +37,6 @@ __all__ = [
 ]
 
 
-@contextmanager
-def _scratch(prefix: str) -> Iterator[Path]:
-    """A fresh temporary folder, deleted afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _shares_memory(a: object, b: torch.Tensor) -> bool:
     return (
         isinstance(a, torch.Tensor)
@@ -60,19 +48,6 @@ def _shares_memory(a: object, b: torch.Tensor) -> bool:
 
 def _bn_model() -> nn.Module:
     return nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3), bn=nn.BatchNorm2d(4)))
-
-
-def _call(fn: Callable[..., Any], *args: Any, hint: str = "") -> Any:
-    """Call the learner's ``fn``; turn its error (other than NotImplementedError) into a
-    :class:`CheckFailed` with ``hint``."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, CheckFailed):
-        raise
-    except Exception as err:
-        raise CheckFailed(
-            f"your code raised {type(err).__name__}: {err}" + (f"; {hint}" if hint else "")
-        ) from err
 
 
 # ---------------------------------------------------------------- saving-ex-1
@@ -262,7 +237,7 @@ def check_resume_latest(
     def epoch_file(n: int) -> Path:
         return source / f"epoch-{n:02d}.pt"
 
-    with _scratch("resume-check-") as scratch:
+    with scratch_folder("resume-check-") as scratch:
         folder_a, folder_b, folder_c = (scratch / name for name in ("a", "b", "c"))
         for folder in (folder_a, folder_b, folder_c):
             folder.mkdir()
@@ -293,7 +268,7 @@ def check_resume_latest(
                 else _SKIP_HINT
             )
             try:
-                first = _call(fn, folder, *objects, hint=hint)
+                first = call(fn, folder, *objects, hint=hint)
             except CheckFailed as err:
                 raise CheckFailed(f"{label}: {err}") from err
             if first != expected:
@@ -357,7 +332,7 @@ def check_to_safetensors(fn: Callable[[Any, Any], Any]) -> str:
             },
         ),
     ]
-    with _scratch("safetensors-check-") as scratch:
+    with scratch_folder("safetensors-check-") as scratch:
         (scratch / "checkpoints").mkdir()
         (scratch / "export").mkdir()
         for epoch, weights in cases:
@@ -446,11 +421,11 @@ def check_small_checkpoint(
     before = {k: v.clone() for k, v in given.state_dict().items()}
     with torch.no_grad():
         reference = original(images)
-    with _scratch("small-checkpoint-check-") as scratch:
+    with scratch_folder("small-checkpoint-check-") as scratch:
         full = scratch / "float32.safetensors"
         save_file({k: v.contiguous() for k, v in original.state_dict().items()}, str(full))
         path = scratch / "small.safetensors"
-        _call(save_small, given, str(path))
+        call(save_small, given, str(path))
         after = given.state_dict()
         if any(
             after[k].dtype != v.dtype or not torch.equal(after[k], v) for k, v in before.items()
@@ -475,7 +450,7 @@ def check_small_checkpoint(
                 f"{SMALL_MAX_RATIO:.0%}: store the weights with fewer bits per number"
             )
         fresh = build()
-        loaded = _call(load_small, str(path), fresh)
+        loaded = call(load_small, str(path), fresh)
         if not isinstance(loaded, nn.Module):
             raise CheckFailed(f"load_small must return the model, got {type(loaded).__name__}")
         low = [
