@@ -30,8 +30,8 @@ of its public names):
 ``source_cache``   its cache: trained once, checked by SHA-256, loaded after
 ``plots``          every figure helper
 ``demo``           showing an error or a warning in a cell
-``exercises``      the self-checks of the exercises (``exercises.core`` and one module
-                   per chapter)
+``exercises``      the self-checks of the exercises (``exercises.core`` and one package
+                   per chapter, one module per exercise)
 =================  ====================================================================
 
 Taught in: "Defining models" (the first chapter to import it).
