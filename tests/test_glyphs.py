@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tutorial_lib import load_digits_tensors  # noqa: E402
+from tutorial_lib import glyphs, load_digits_tensors  # noqa: E402
 from tutorial_lib.glyphs import (  # noqa: E402
     EXCLUDED_GLYPHS,
     GLYPH_CLASSES,
@@ -160,3 +160,39 @@ def test_render_glyph_bad_input():
         render_glyph("AB", "DejaVuSans.ttf")
     with pytest.raises(ValueError, match="GLYPH_FONTS"):
         render_glyph("A", "Arial.ttf")
+
+
+# --------------------------------------------------------------------------- glyphs_split
+def test_glyphs_split_is_stratified_disjoint_and_deterministic():
+    classes = ("A", "C", "Ω")
+    split = glyphs.glyphs_split(6, classes=classes, val_fraction=0.25, seed=3)
+    train_x, train_y = split.train.tensors
+    val_x, val_y = split.val.tensors
+    # 6 / (1 - 0.25) = 8 images per class: 6 for training, 2 held out.
+    assert torch.bincount(train_y).tolist() == [6, 6, 6]
+    assert torch.bincount(val_y).tolist() == [2, 2, 2]
+    # The held-out images are other images, not copies of training ones.
+    flat_train, flat_val = train_x.flatten(1), val_x.flatten(1)
+    assert not (torch.cdist(flat_val, flat_train) == 0).any()
+    # The same images as make_glyphs draws, in some order.
+    images, labels = glyphs.make_glyphs(8, classes=classes, seed=3)
+    together = torch.cat([train_x, val_x]).flatten(1)
+    assert torch.equal(together.sum(1).sort().values, images.flatten(1).sum(1).sort().values)
+    again = glyphs.glyphs_split(6, classes=classes, val_fraction=0.25, seed=3)
+    assert torch.equal(again.train.tensors[0], train_x) and torch.equal(again.val.tensors[1], val_y)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"per_class": 0}, ValueError, "per_class"),
+        ({"per_class": 2.5}, TypeError, "per_class"),
+        ({"val_fraction": 1.0}, ValueError, "val_fraction"),
+        ({"val_fraction": "a quarter"}, TypeError, "val_fraction"),
+        ({"per_class": 1, "val_fraction": 0.2}, ValueError, "holds out no image"),
+        ({"classes": ("A", "0")}, ValueError, "not glyph classes"),
+    ],
+)
+def test_glyphs_split_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        glyphs.glyphs_split(**{"per_class": 3, "classes": ("A", "C"), **kwargs})

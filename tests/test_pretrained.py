@@ -2,11 +2,12 @@
 tutorial_lib.source_cache (its cache).
 
 Every test trains a tiny config (a narrow ResNet-18 on 4 images per class for one
-epoch), never the course's full source model.
+epoch), never the course's full source models.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -19,17 +20,19 @@ from torch import nn
 
 import tutorial_lib as tl
 from tutorial_lib import pretrained, state
+from tutorial_lib.glyphs import GLYPH_CLASSES, glyphs_split
 from tutorial_lib.pretrained import PretrainConfig, build_source_model, pretrain_source_model
 from tutorial_lib.source_cache import (
     CACHE_ENV_VAR,
-    RECORD_FILE,
-    WEIGHTS_FILE,
     SourceModel,
+    cache_paths,
     default_cache_dir,
     load_source_model,
 )
 
-TINY = PretrainConfig(width=4, epochs=1, per_class=4, batch_size=10)
+TINY = PretrainConfig(source="digits", width=4, epochs=1, per_class=4, batch_size=10)
+TINY_GLYPHS = PretrainConfig(classes=("A", "C", "D"), width=4, epochs=1, per_class=4, batch_size=10)
+WEIGHTS_FILE, RECORD_FILE = (path.name for path in cache_paths(TINY, "."))
 
 
 def states_equal(a: nn.Module, b: nn.Module) -> bool:
@@ -112,16 +115,37 @@ def test_build_source_model_rejects_bad_input(kwargs, error):
 
 
 # --------------------------------------------------------------------------- config
-def test_config_round_trips_through_json():
-    config = PretrainConfig(classes=[0, 1, 2], per_class=3)
-    assert config.classes == (0, 1, 2)
+@pytest.mark.parametrize(
+    "config",
+    [
+        PretrainConfig(source="digits", classes=[0, 1, 2], per_class=3),
+        PretrainConfig(classes=["A", "Ω"], per_class=3),
+    ],
+    ids=["digits", "glyphs"],
+)
+def test_config_round_trips_through_json(config):
+    assert isinstance(config.classes, tuple)
     assert json.loads(json.dumps(config.as_dict())) == config.as_dict()
     assert PretrainConfig(**{**config.as_dict(), "classes": tuple(config.classes)}) == config
+
+
+def test_the_default_source_is_the_broad_one_and_digits_are_the_contrast():
+    assert PretrainConfig().source == "glyphs"
+    assert PretrainConfig().classes == GLYPH_CLASSES and len(GLYPH_CLASSES) == 66
+    assert PretrainConfig(source="digits").classes == (0, 1, 2, 3, 4)
+    assert PretrainConfig().as_dict()["source"] == "glyphs"
+    assert PretrainConfig().shift == PretrainConfig(source="digits").shift == 1  # one recipe
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
+        ({"source": "mnist"}, ValueError, "source must be one of"),
+        ({"source": "glyphs", "classes": (0, 1)}, ValueError, "not glyph classes"),
+        ({"source": "glyphs", "classes": ("A", "8")}, ValueError, "not glyph classes"),
+        ({"source": "glyphs", "classes": "ACD"}, TypeError, "tuple of characters"),
+        ({"source": "glyphs", "classes": ("A", "A")}, ValueError, "two distinct"),
+        ({"source": "digits", "classes": ("A", "C")}, TypeError, "tuple of ints"),
         ({"epochs": 0}, ValueError, "epochs"),
         ({"epochs": 1.5}, TypeError, "epochs"),
         ({"size": 2}, ValueError, "size"),
@@ -139,7 +163,7 @@ def test_config_round_trips_through_json():
 )
 def test_config_rejects_bad_values(kwargs, error, match):
     with pytest.raises(error, match=match):
-        PretrainConfig(**kwargs)
+        PretrainConfig(**{"source": "digits", **kwargs})
 
 
 # --------------------------------------------------------------------------- cache folder
@@ -195,16 +219,67 @@ def test_training_is_deterministic_and_leaves_the_global_rng_alone():
     assert torch.equal(torch.random.get_rng_state(), state)
     second, acc2 = pretrain_source_model(TINY, device="cpu")
     assert states_equal(first, second) and acc1 == acc2
-    other, _ = pretrain_source_model(
-        PretrainConfig(**{**TINY.as_dict(), "classes": (0, 1, 2, 3, 4), "seed": 1}), device="cpu"
-    )
+    other, _ = pretrain_source_model(dataclasses.replace(TINY, seed=1), device="cpu")
     assert not states_equal(first, other)
 
 
 def test_training_learns_the_source_digits():
-    config = PretrainConfig(width=8, epochs=5, per_class=30, classes=(0, 1), batch_size=10)
+    config = PretrainConfig(
+        source="digits", width=8, epochs=5, per_class=30, classes=(0, 1), batch_size=10
+    )
     _, accuracy = pretrain_source_model(config, device="cpu")
     assert accuracy >= 0.8  # 0 versus 1: guessing gets 0.5 (this config reaches 0.92)
+
+
+def test_training_learns_the_source_glyphs():
+    config = PretrainConfig(width=8, epochs=5, per_class=30, classes=("O", "+"), batch_size=10)
+    _, accuracy = pretrain_source_model(config, device="cpu")
+    assert accuracy >= 0.8  # O versus +: guessing gets 0.5
+
+
+def test_glyph_training_uses_the_glyph_split_and_records_its_accuracy(tmp_path):
+    result = load_source_model(TINY_GLYPHS, cache_dir=tmp_path, device="cpu", verbose=False)
+    assert result.status == "trained"
+    assert result.model.fc.out_features == 3
+    split = glyphs_split(4, classes=("A", "C", "D"), seed=0)
+    assert len(split.train) == 12  # 4 training images of each of the 3 classes
+    images, labels = split.val.tensors
+    with torch.no_grad():
+        accuracy = (result.model(images).argmax(1) == labels).double().mean().item()
+    assert result.source_accuracy == pytest.approx(accuracy)
+    record = json.loads(cache_paths(TINY_GLYPHS, tmp_path)[1].read_text())
+    assert record["config"]["source"] == "glyphs" and record["config"]["classes"] == ["A", "C", "D"]
+
+
+def test_each_source_has_its_own_cache_files(tmp_path):
+    glyph_files, digit_files = cache_paths(TINY_GLYPHS, tmp_path), cache_paths(TINY, tmp_path)
+    assert [p.name for p in glyph_files] == [f"source_resnet18_glyphs.{e}" for e in ("pt", "json")]
+    assert [p.name for p in digit_files] == [f"source_resnet18_digits.{e}" for e in ("pt", "json")]
+    for config in (TINY_GLYPHS, TINY):
+        assert load_source_model(config, cache_dir=tmp_path, verbose=False).status == "trained"
+    # Both stay cached side by side: switching sources does not retrain either.
+    glyphs = load_source_model(TINY_GLYPHS, cache_dir=tmp_path, verbose=False)
+    digits = load_source_model(TINY, cache_dir=tmp_path, verbose=False)
+    assert glyphs.status == digits.status == "loaded"
+    assert glyphs.model.fc.out_features == 3 and digits.model.fc.out_features == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in glyph_files + digit_files
+    )
+
+
+def test_a_glyph_config_change_retrains(tmp_path, capsys):
+    load_source_model(TINY_GLYPHS, cache_dir=tmp_path, verbose=False)
+    changed = dataclasses.replace(TINY_GLYPHS, classes=("A", "C", "E"))
+    result = load_source_model(changed, cache_dir=tmp_path)
+    assert result.status == "trained" and "another config (classes:" in result.reason
+    assert "training it now" in capsys.readouterr().out
+
+
+def test_cache_paths_rejects_bad_input():
+    with pytest.raises(TypeError, match="PretrainConfig"):
+        cache_paths("glyphs")
+    with pytest.raises(TypeError, match="cache_dir"):
+        cache_paths(None, 3)
 
 
 def test_shift_augmentation_moves_pixels_and_keeps_their_sum():
@@ -241,7 +316,7 @@ def retrains(folder: Path, reason: str, capsys, config: PretrainConfig = TINY) -
 
 
 def test_a_config_change_retrains_and_names_the_change(cache, capsys):
-    changed = PretrainConfig(**{**TINY.as_dict(), "classes": (0, 1, 2, 3, 4), "epochs": 2})
+    changed = dataclasses.replace(TINY, epochs=2)
     retrains(cache, "another config (epochs: 1 -> 2)", capsys, changed)
 
 
@@ -343,11 +418,14 @@ def _hand_written_pretraining(config: PretrainConfig) -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("shift", [0, 1])
-def test_training_with_fit_equals_the_hand_written_loop(shift):
+@pytest.mark.parametrize(("source", "shift"), [("digits", 0), ("digits", 1), ("glyphs", 1)])
+def test_training_with_fit_equals_the_hand_written_loop(source, shift):
     """fit with a per-batch OneCycleLR, the epoch permutation and the shifts drawn from
     one generator in the same order: bit for bit the weights of the explicit loop."""
-    config = PretrainConfig(width=4, epochs=2, per_class=6, batch_size=8, shift=shift)
+    classes = ("A", "C", "D") if source == "glyphs" else None
+    config = PretrainConfig(
+        source=source, classes=classes, width=4, epochs=2, per_class=6, batch_size=8, shift=shift
+    )
     model, _ = pretrain_source_model(config, device="cpu")
     assert states_equal(model, _hand_written_pretraining(config))
 

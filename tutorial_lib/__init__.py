@@ -26,8 +26,9 @@ of its public names):
 ``state``          one atomic write; checkpoints; ``module.`` prefixes
 ``partial_loading`` loading the tensors that fit, with a report
 ``download``       hash-checked downloads
-``pretrained``     the course's source model: config, architecture, training
-``source_cache``   its cache: trained once, checked by SHA-256, loaded after
+``glyphs``         the broad source task: letters and symbols from matplotlib's fonts
+``pretrained``     the course's source models: config, architecture, training
+``source_cache``   their cache: trained once, checked by SHA-256, loaded after
 ``plots``          every figure helper
 ``demo``           showing an error or a warning in a cell
 ``exercises``      the self-checks of the exercises (``exercises.core`` and one package
@@ -50,6 +51,7 @@ from .exercises.core import check_function as check_function
 from .exercises.core import check_module as check_module
 from .exercises.core import compare as compare
 from .finetune import *  # noqa: F403
+from .glyphs import *  # noqa: F403
 from .initialization import *  # noqa: F403
 from .inspection import *  # noqa: F403
 from .losses import *  # noqa: F403

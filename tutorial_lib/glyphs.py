@@ -27,17 +27,22 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validate import is_int
+from ._validate import is_int, is_real
+
+if TYPE_CHECKING:
+    from .data import Split
 
 __all__ = [
     "EXCLUDED_GLYPHS",
     "GLYPH_CLASSES",
     "GLYPH_FONTS",
+    "glyphs_split",
     "make_glyphs",
     "render_glyph",
 ]
@@ -306,3 +311,44 @@ def make_glyphs(
         ]
     )
     return images, labels
+
+
+def glyphs_split(
+    per_class: int = 225,
+    *,
+    classes: Sequence[str] | None = None,
+    size: int = 8,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+) -> Split:
+    """Glyphs split into training and held-out images, ``per_class`` training images
+    per class.
+
+    :func:`make_glyphs` draws ``round(per_class / (1 - val_fraction))`` images per
+    class from ``seed`` (300 for the defaults), and each class keeps the share
+    ``val_fraction`` of them for validation, as :func:`tutorial_lib.digits_split`
+    splits the digits. The course's glyph source model trains on it.
+
+    Taught in: "Fine-tuning".
+    """
+    from torch.utils.data import TensorDataset
+
+    from .data import Split, _stratified_indices
+
+    _check_int("per_class", per_class, minimum=1)
+    if not is_real(val_fraction):
+        raise TypeError(f"val_fraction must be a number, got {val_fraction!r}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be strictly between 0 and 1, got {val_fraction!r}")
+    total = round(per_class / (1 - val_fraction))
+    if total - per_class < 1:
+        raise ValueError(
+            f"per_class={per_class} with val_fraction={val_fraction} holds out no image; "
+            "raise per_class or val_fraction"
+        )
+    images, labels = make_glyphs(total, classes=classes, size=size, render_size=4 * size, seed=seed)
+    train_idx, val_idx = _stratified_indices(labels, (total - per_class) / total, per_class, seed)
+    return Split(
+        train=TensorDataset(images[train_idx], labels[train_idx]),
+        val=TensorDataset(images[val_idx], labels[val_idx]),
+    )

@@ -2,7 +2,9 @@
 fraction of a second afterwards, and never trusted blindly.
 
 The weights are stored with a JSON record of their SHA-256, the training config
-and the accuracy measured on held-out digits 0-4. A changed config, a missing or
+and the accuracy measured on held-out source images, one pair of files per
+source (:func:`cache_paths`), so the glyph and the digit source models are cached
+side by side. A changed config, a missing or
 corrupted file (SHA-256 mismatch, unreadable) means training again, and
 :func:`load_source_model` says so instead of loading silently. Both files are
 written with :func:`tutorial_lib.state.atomic_write`; the weights are read with
@@ -34,16 +36,11 @@ from .state import atomic_write, load_checkpoint
 
 CACHE_ENV_VAR = "TUTORIAL_CACHE_DIR"
 """Environment variable naming the cache folder (overrides the XDG default)."""
-WEIGHTS_FILE = "source_resnet18_digits.pt"
-"""File name of the cached weights (a ``state_dict``) in the cache folder."""
-RECORD_FILE = "source_resnet18_digits.json"
-"""File name of the JSON record next to them: SHA-256, config, accuracy, versions."""
 
 __all__ = [
     "CACHE_ENV_VAR",
-    "RECORD_FILE",
-    "WEIGHTS_FILE",
     "SourceModel",
+    "cache_paths",
     "default_cache_dir",
     "load_source_model",
 ]
@@ -63,6 +60,26 @@ def default_cache_dir() -> Path:
     return base / "tutorial_lib"
 
 
+def cache_paths(
+    config: PretrainConfig | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[Path, Path]:
+    """``(weights, record)``: the files that cache the source model of ``config``.
+
+    ``source_resnet18_<source>.pt`` (a ``state_dict``) and
+    ``source_resnet18_<source>.json`` (SHA-256, config, accuracy, versions) in
+    ``cache_dir`` (default: :func:`default_cache_dir`): one pair per source, so
+    switching between the glyph and the digit source does not retrain either.
+
+    Taught in: "Fine-tuning".
+    """
+    config = _check_config(config)
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir must be a path or None, got {type(cache_dir).__name__}")
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    stem = f"source_resnet18_{config.source}"
+    return folder / f"{stem}.pt", folder / f"{stem}.json"
+
+
 @dataclass(frozen=True)
 class SourceModel:
     """What :func:`load_source_model` returns.
@@ -70,7 +87,7 @@ class SourceModel:
     ``status`` is ``"loaded"`` (cache hit) or ``"trained"``; ``reason`` says why it
     trained (empty on a hit); ``seconds`` is the time spent loading or training;
     ``sha256`` is that of the cached weights file (empty when the cache could not be
-    written); ``source_accuracy`` is the held-out accuracy on the source digits,
+    written); ``source_accuracy`` is the held-out accuracy on the source classes,
     measured when the model was trained; ``cached`` is ``False`` when the cache could
     not be written.
     """
@@ -99,7 +116,7 @@ def _config_changes(recorded: object, wanted: dict[str, Any]) -> str:
 
 def _try_load(folder: Path, config: PretrainConfig) -> tuple[nn.Module, dict] | str:
     """The cached model and its record, or the reason it cannot be used."""
-    weights_path, record_path = folder / WEIGHTS_FILE, folder / RECORD_FILE
+    weights_path, record_path = cache_paths(config, folder)
     if not record_path.exists() and not weights_path.exists():
         return "no cached model yet"
     try:
@@ -156,9 +173,8 @@ def load_source_model(
     Taught in: "Fine-tuning".
     """
     config = _check_config(config)
-    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"cache_dir must be a path or None, got {type(cache_dir).__name__}")
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    weights_path, record_path = cache_paths(config, cache_dir)
+    folder = weights_path.parent
     device = get_device(device)  # a bad device fails now, not after a cache miss
 
     start = time.perf_counter()
@@ -177,16 +193,16 @@ def load_source_model(
 
     reason = found
     if verbose:
-        print(f"source model: {reason}; training it now ({config.epochs} epochs)")
+        print(f"source model ({config.source}): {reason}; training it now ({config.epochs} epochs)")
     model, accuracy = pretrain_source_model(config, device=device)
     seconds = time.perf_counter() - start
     record = {
-        "file": WEIGHTS_FILE,
+        "file": weights_path.name,
         "sha256": "",  # of the file, once written
         "config": config.as_dict(),
         "source_accuracy": accuracy,
         "architecture": (
-            f"torchvision resnet18 layout, width {config.width}, "
+            f"torchvision resnet18 layout, {len(config.classes)} classes, width {config.width}, "
             "conv1 3x3 stride 1 on 1 channel, maxpool Identity"
         ),
         "train_seconds": round(seconds, 2),
@@ -199,9 +215,9 @@ def load_source_model(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         weights = model.state_dict()
-        atomic_write(folder / WEIGHTS_FILE, lambda file: torch.save(weights, file))
-        record["sha256"] = digest = file_sha256(folder / WEIGHTS_FILE)
-        atomic_write(folder / RECORD_FILE, (json.dumps(record, indent=2) + "\n").encode())
+        atomic_write(weights_path, lambda file: torch.save(weights, file))
+        record["sha256"] = digest = file_sha256(weights_path)
+        atomic_write(record_path, (json.dumps(record, indent=2) + "\n").encode())
     except OSError as err:
         cached, digest = False, ""
         if verbose:
