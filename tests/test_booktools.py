@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import booktools
 import pytest
 
+import booktools
 from tutorial_lib import source_cache
 from tutorial_lib.pretrained import SOURCES, PretrainConfig
 
