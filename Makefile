@@ -7,7 +7,7 @@ NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean
+.PHONY: help setup sources book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,12 +21,17 @@ book: setup book-strict ## README command 1: set up, then build the HTML book in
 book-strict:
 	$(JB_STRICT)
 
-test: setup lint unit exercises nbval nbval-portable student-check book-strict browser ## README command 2: set up, then every check
+test: setup lint sources unit exercises nbval nbval-portable student-check book-strict browser ## README command 2: set up, then every check
 	@echo "All checks passed."
 
 lint: ## ruff over the package, the tests, the scripts and the notebooks
 	$(PY) -m ruff check tutorial_lib tests scripts book
 	$(PY) -m ruff format --check tutorial_lib tests scripts
+
+# The fine-tuning chapter's source models, trained once into the cache before the
+# notebooks need them (a cold pretraining is timed here, not inside a notebook).
+sources: setup ## train or load the source models of the fine-tuning chapter, with timings
+	$(PY) scripts/booktools.py sources
 
 unit: ## unit tests of tutorial_lib and the book tools
 	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/exercises

@@ -8,6 +8,7 @@ them, and regenerate the instructors' guide.
     python scripts/booktools.py benchmark             # timings -> report + BENCHMARKS.md
     python scripts/booktools.py guide                 # exercise table of the guide
     python scripts/booktools.py api                   # the package reference page
+    python scripts/booktools.py sources               # train or load the source models
 
 The Makefile calls these. This file is the command line only; the work is done by
 toc.py, execution.py, student_edition.py, benchmark_report.py, guide.py and
@@ -39,10 +40,32 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--out", type=Path, default=ROOT / "_build" / "student")
     sub.add_parser("guide", help="regenerate the exercise table of book/instructors.md")
     sub.add_parser("api", help="regenerate the package reference page book/api.md")
+    sub.add_parser(
+        "sources",
+        help="train (cold cache) or load the fine-tuning chapter's source models, with timings",
+    )
     bench = sub.add_parser("benchmark", help="time every notebook")
     bench.add_argument("--out", type=Path, default=ROOT / "_build" / "benchmark")
     bench.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     return parser
+
+
+def report_source_models() -> None:
+    """Load every source model of the fine-tuning chapter, training it on a cold cache,
+    and say which happened and how long it took (`make test` prints it on a fresh
+    machine, so the cold pretraining time is on record)."""
+    from tutorial_lib.pretrained import SOURCES, PretrainConfig
+    from tutorial_lib.source_cache import cache_paths, load_source_model
+
+    for name in SOURCES:
+        config = PretrainConfig(source=name)
+        result = load_source_model(config, verbose=False)
+        why = f" ({result.reason})" if result.reason else ""
+        print(
+            f"[sources] {name}: {result.status} in {result.seconds:.1f} s{why}; held-out "
+            f"source accuracy {result.source_accuracy:.1%}; {cache_paths(config)[0]}",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "api":
         API_PAGE.write_text(render_api_page(), encoding="utf-8")
         print(f"[api] {API_PAGE.relative_to(ROOT)}: regenerated from the docstrings")
+    elif args.command == "sources":
+        report_source_models()
     elif args.command == "benchmark":
         benchmark(toc_notebooks(), args.out, args.markdown)
         print(f"[benchmark] report: {args.out / 'report.json'}; table: {args.markdown}")

@@ -79,8 +79,8 @@ ANSWERS = {
             """,
         },
         wrong={
-            "deeper is better: the whole body": (
-                REFERENCE_CUT + '\nBEST_STAGE = "layer4"\n',
+            "a middle stage, guessed": (
+                REFERENCE_CUT + '\nBEST_STAGE = "layer2"\n',
                 "points better",
             ),
             "early layers are the generic ones": (
