@@ -39,6 +39,8 @@ HOOK_KINDS: dict[str, str] = {
     "backward_pre": "register_full_backward_pre_hook",
     "backward": "register_full_backward_hook",
 }
+"""The module hook kinds :meth:`Hooks.register` takes, each with the ``nn.Module`` method
+that registers it."""
 
 # kind -> the private dict where nn.Module keeps its hooks of that kind
 _HOOK_DICTS = {

@@ -127,6 +127,7 @@ class LoRAConv2d(_LoRA):
 
 
 LORA_LAYERS: dict[type[nn.Module], type[_LoRA]] = {nn.Linear: LoRALinear, nn.Conv2d: LoRAConv2d}
+"""The layer types that can take an adapter, each with its adapter class."""
 
 
 def _adaptable(model: nn.Module) -> list[str]:
