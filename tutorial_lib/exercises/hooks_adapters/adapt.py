@@ -84,5 +84,8 @@ def check_adapt(adapt: Callable[[nn.Linear, torch.Tensor, torch.Tensor], nn.Modu
                 f"{where}: relative error {error:.4f} on new inputs, not below {MAX_ERROR}; "
                 "is the rank at least the rank of the change, and did it train long enough?"
             )
-        lines.append(f"rank {rank}: error {error:.1e}, {trainable} trainable")
-    return "; ".join(lines) + f" (below {MAX_ERROR}, at most {MAX_TRAINABLE} trainable)."
+        lines.append(f"rank {rank}: {trainable} trainable")
+    return (
+        f"targets of {'; '.join(lines)}; the error on new inputs is below {MAX_ERROR} for both, "
+        f"within the budget of {MAX_TRAINABLE} trainable parameters."
+    )
