@@ -26,8 +26,8 @@ def check_positive(Positive: type) -> str:  # noqa: N803 - the learner's class
     """
     if not (isinstance(Positive, type) and issubclass(Positive, nn.Module)):
         raise CheckFailed(f"Positive must be an nn.Module class, got {Positive!r}")
-    extreme = torch.tensor([[-200.0, -20.0, -1.0, 0.0], [1.0, 20.0, 200.0, -1e-3]])
-    got = call(lambda: Positive()(extreme), what="forward on values from -200 to 200")
+    extreme = torch.tensor([[-120.0, -20.0, -1.0, 0.0], [1.0, 20.0, 80.0, -1e-3]])
+    got = call(lambda: Positive()(extreme), what="forward on values from -120 to 80")
     if not isinstance(got, torch.Tensor) or got.shape != extreme.shape:
         raise CheckFailed(
             f"forward must return a tensor of the input's shape {tuple(extreme.shape)}"
@@ -83,6 +83,6 @@ def check_positive(Positive: type) -> str:  # noqa: N803 - the learner's class
         if not bool((layer.weight > 0).all()) or not bool(torch.isfinite(layer.weight).all()):
             raise CheckFailed("after five large SGD steps the weight is not positive and finite")
     return (
-        "strictly positive for inputs from -200 to 200, assignment stores W, registering keeps "
+        "strictly positive for inputs from -120 to 80, assignment stores W, registering keeps "
         "a positive weight, gradients reach original, positive after SGD steps."
     )
