@@ -23,6 +23,8 @@ of its public names):
 ``param_groups``   optimizer parameter groups (no weight decay on norms and biases)
 ``schedules``      tracing a learning-rate schedule without training
 ``finetune``       freezing, unfreezing, frozen BatchNorm
+``hooks``          hooks that are always removed, gradient norms, checkpoint key migration
+``lora``           low-rank adapters: add, save, merge
 ``state``          one atomic write; checkpoints; ``module.`` prefixes
 ``partial_loading`` loading the tensors that fit, with a report
 ``download``       hash-checked downloads
@@ -52,8 +54,10 @@ from .exercises.core import check_module as check_module
 from .exercises.core import compare as compare
 from .finetune import *  # noqa: F403
 from .glyphs import *  # noqa: F403
+from .hooks import *  # noqa: F403
 from .initialization import *  # noqa: F403
 from .inspection import *  # noqa: F403
+from .lora import *  # noqa: F403
 from .losses import *  # noqa: F403
 from .metrics import *  # noqa: F403
 from .param_groups import *  # noqa: F403
