@@ -55,7 +55,7 @@ class PretrainConfig:
     """Everything that determines the pretrained weights.
 
     The defaults are the course's source model: a ResNet-18 at half width trained
-    on the 66 glyph classes (about 90 % accurate on held-out glyphs after a minute
+    on the 66 glyph classes (about 70 % accurate on held-out glyphs after a minute
     or two of CPU time). ``PretrainConfig(source="digits")`` is the narrow
     contrast, trained on the digits 0-4 in a few seconds. Tests pass a tiny config
     (``width=4, epochs=1, per_class=4``) to exercise the cache in a second.
