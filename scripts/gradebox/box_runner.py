@@ -22,7 +22,6 @@ import builtins
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +73,7 @@ def run_cell(source: str, namespace: dict, index: int) -> tuple[dict | None, str
     try:
         exec(compile(source, f"<cell {index}>", "exec"), namespace)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the run goes on
-        error = _error(exc)
-        try:
-            lines = traceback.format_exception(exc)
-            err.write("".join(lines[-3:]))
-        except Exception:
-            pass
+        error = _error(exc)  # recorded as data, not as the cell's stderr
     finally:
         sys.stdout, sys.stderr = saved
     return error, out.text(), err.text()
