@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 CAPTURE_CHARS = 20_000
+MAIN_PID = os.getpid()
 
 
 class _Capped:
@@ -76,6 +78,8 @@ def run_cell(source: str, namespace: dict, index: int) -> tuple[dict | None, str
         error = _error(exc)  # recorded as data, not as the cell's stderr
     finally:
         sys.stdout, sys.stderr = saved
+        if os.getpid() != MAIN_PID:  # a process the student's code forked: it ends here
+            os._exit(0)
     return error, out.text(), err.text()
 
 
@@ -96,6 +100,8 @@ def run_probe(probe: Any, namespace: dict) -> tuple[dict[str, Any], str, str]:
         result = {"data": {"raised": type(exc).__name__, "message": _error(exc)["message"]}}
     finally:
         sys.stdout, sys.stderr = saved
+        if os.getpid() != MAIN_PID:
+            os._exit(0)
     return result, out.text(), err.text()
 
 
