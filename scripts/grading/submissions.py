@@ -109,7 +109,7 @@ def from_zip(path: Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES,
             if ".." in parts or any(p in ("", ".") for p in parts):
                 rejected.append(Rejected(where, "would be written outside the folder: rejected"))
                 continue
-            if stat.S_ISLNK(mode) or (mode and not stat.S_ISREG(mode)):
+            if stat.S_ISLNK(mode) or stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 rejected.append(Rejected(where, "a link or special file: rejected"))
                 continue
             if strip:

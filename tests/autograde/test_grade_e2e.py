@@ -226,8 +226,13 @@ def test_the_box_kept_everything_in(batch):
     output = db.execute("SELECT output FROM results WHERE student = 'kate' AND exercise = ?",
                         (EX[0],)).fetchone()[0]
     db.close()
-    assert "READ " not in output and "WROTE" not in output, output
-    assert output.count("NOREAD") == 5 and output.count("NOWRITE") == 7, output
+    lines = output.splitlines()
+    assert not [line for line in lines if line.startswith("READ ")], output
+    assert sum(line.startswith("NOREAD ") for line in lines) == 5, output
+    # the one write that works goes to the box's private /tmp, gone with the box
+    assert [line for line in lines if line.startswith("WROTE ")] == [
+        "WROTE /tmp/pwned-by-kate.txt"], output
+    assert sum(line.startswith("NOWRITE ") for line in lines) == 6, output
     assert _leftovers() <= batch["before"]
     assert not list(batch["subs"].rglob("pwned*")) and not list(batch["out"].rglob("pwned*"))
 
