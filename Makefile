@@ -7,7 +7,7 @@ NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean
+.PHONY: help setup book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean grade grade-benchmark nbgrader-source
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,8 @@ lint: ## ruff over the package, the tests, the scripts and the notebooks
 	$(PY) -m ruff check tutorial_lib tests scripts book
 	$(PY) -m ruff format --check tutorial_lib tests scripts
 
+# Includes the grader's end-to-end test (tests/autograde: about 100-150 s on the 2-core
+# reference machine, boxes run two at a time; skipped, saying so, without bubblewrap).
 unit: ## unit tests of tutorial_lib and the book tools
 	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/exercises
 
@@ -75,6 +77,12 @@ test-lowest: ## the lowest versions pyproject.toml allows, in .venv-lowest: ever
 
 test-gpu: setup ## run the notebooks on CUDA (lax comparison); says so and skips without a GPU
 	@bash scripts/test_gpu.sh
+
+OUT ?= $(BUILD)/grades
+GRADE_OPTS ?=
+grade: setup ## grade notebooks in a sandbox: make grade SUBMISSIONS=<dir or .zip> OUT=<dir>
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir or .zip> OUT=<dir> [GRADE_OPTS='--workers 2']"; exit 2; }
+	$(PY) scripts/grade.py grade "$(SUBMISSIONS)" --out "$(OUT)" $(GRADE_OPTS)
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)

@@ -27,22 +27,49 @@ from grading.sandbox import Limits, sandbox_problem  # noqa: E402
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    return Limits(exercise_s=args.exercise_timeout, notebook_s=args.notebook_timeout,
-                  memory_mb=args.memory_mb, processes=args.max_processes)
+    return Limits(
+        exercise_s=args.exercise_timeout,
+        notebook_s=args.notebook_timeout,
+        memory_mb=args.memory_mb,
+        processes=args.max_processes,
+    )
 
 
 def _box_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--unsafe", action="store_true",
-                        help="run student code WITHOUT the sandbox when bwrap is unavailable "
-                        "(limits only: the code can read and write your files)")
-    parser.add_argument("--exercise-timeout", type=float, default=60.0, metavar="S",
-                        help="wall-clock limit per exercise, seconds (default 60)")
-    parser.add_argument("--notebook-timeout", type=float, default=300.0, metavar="S",
-                        help="wall-clock limit per notebook, restarts included (default 300)")
-    parser.add_argument("--memory-mb", type=int, default=8192, metavar="MB",
-                        help="address-space limit of each process in the box (default 8192)")
-    parser.add_argument("--max-processes", type=int, default=128, metavar="N",
-                        help="processes and threads the box may hold (default 128)")
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="run student code WITHOUT the sandbox when bwrap is unavailable "
+        "(limits only: the code can read and write your files)",
+    )
+    parser.add_argument(
+        "--exercise-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="wall-clock limit per exercise, seconds (default 60)",
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="wall-clock limit per notebook, restarts included (default 300)",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=8192,
+        metavar="MB",
+        help="address-space limit of each process in the box (default 8192)",
+    )
+    parser.add_argument(
+        "--max-processes",
+        type=int,
+        default=128,
+        metavar="N",
+        help="processes and threads the box may hold (default 128)",
+    )
 
 
 def _options(args: argparse.Namespace, hide: list[Path]):
@@ -50,12 +77,15 @@ def _options(args: argparse.Namespace, hide: list[Path]):
 
     problem = sandbox_problem()
     if problem and not args.unsafe:
-        sys.exit(f"grade: refusing to run student code without a sandbox: {problem}.\n"
-                 "Install bubblewrap (make setup), or pass --unsafe to run it unboxed "
-                 "(only for code you trust).")
+        sys.exit(
+            f"grade: refusing to run student code without a sandbox: {problem}.\n"
+            "Install bubblewrap (make setup), or pass --unsafe to run it unboxed "
+            "(only for code you trust)."
+        )
     if problem:
-        print(f"grade: WARNING: no sandbox ({problem}); running unboxed (--unsafe)",
-              file=sys.stderr)
+        print(
+            f"grade: WARNING: no sandbox ({problem}); running unboxed (--unsafe)", file=sys.stderr
+        )
     return Options(limits=_limits(args), hide=hide, unsafe=bool(problem))
 
 
@@ -76,16 +106,19 @@ def cmd_grade(args: argparse.Namespace) -> int:
         imported = 0
         for path in files:
             result = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(result, dict) or not {"student", "notebook", "rows",
-                                                    "sha256"} <= set(result):
+            if not isinstance(result, dict) or not {"student", "notebook", "rows", "sha256"} <= set(
+                result
+            ):
                 print(f"merge: {path} is not a grade-one result; skipped", file=sys.stderr)
                 continue
             gradebook.store(result)
             imported += 1
         write_all(gradebook, out)
         gradebook.close()
-        print(f"Merged {imported} result(s) into {out / 'gradebook.sqlite'}; rewrote "
-              f"grades.csv, summary.csv and feedback/.")
+        print(
+            f"Merged {imported} result(s) into {out / 'gradebook.sqlite'}; rewrote "
+            f"grades.csv, summary.csv and feedback/."
+        )
         return 0
     if not args.submissions:
         sys.exit("grade: give SUBMISSIONS (a folder or a .zip), or --merge RESULTS")
@@ -94,8 +127,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
     course = Course()
     submissions, rejected = discover(source)
     workers = args.workers or default_workers()
-    report = grade_batch(course, submissions, rejected, out, workers=workers, options=options,
-                         progress=not args.no_progress, force=args.force)
+    report = grade_batch(
+        course,
+        submissions,
+        rejected,
+        out,
+        workers=workers,
+        options=options,
+        progress=not args.no_progress,
+        force=args.force,
+    )
     print(summary_text(report, out))
     return 0
 
@@ -114,8 +155,15 @@ def cmd_grade_one(args: argparse.Namespace) -> int:
     course = Course()
     references = ReferenceStore(cache, options)
     slot = args.slot if args.slot is not None else os.getpid() % 1000
-    result = grade_submission(course, args.student, notebook, path.read_bytes(),
-                              references=references, options=options, slot=slot)
+    result = grade_submission(
+        course,
+        args.student,
+        notebook,
+        path.read_bytes(),
+        references=references,
+        options=options,
+        slot=slot,
+    )
     result_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
@@ -151,18 +199,30 @@ def cmd_override(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="grade.py", description=__doc__.split("\n\n")[0],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter,
-                                   epilog="See book/instructors.md, section 'Grading'.")
+    main = argparse.ArgumentParser(
+        prog="grade.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="See book/instructors.md, section 'Grading'.",
+    )
     sub = main.add_subparsers(dest="command", required=True)
     grade = sub.add_parser("grade", help="grade a folder or .zip of submissions into OUT")
-    grade.add_argument("submissions", nargs="?",
-                       help="folder <student-id>/<notebook>.ipynb, or a .zip of it")
+    grade.add_argument(
+        "submissions", nargs="?", help="folder <student-id>/<notebook>.ipynb, or a .zip of it"
+    )
     grade.add_argument("--out", required=True, help="output folder (gradebook, CSVs, feedback)")
-    grade.add_argument("--workers", type=int, default=0,
-                       help="notebooks graded in parallel (default: the number of cores)")
-    grade.add_argument("--merge", nargs="+", metavar="RESULT",
-                       help="import grade-one JSON results (files or folders) instead")
+    grade.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="notebooks graded in parallel (default: the number of cores)",
+    )
+    grade.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RESULT",
+        help="import grade-one JSON results (files or folders) instead",
+    )
     grade.add_argument("--force", action="store_true", help="re-grade unchanged submissions too")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     _box_options(grade)
@@ -172,8 +232,11 @@ def parser() -> argparse.ArgumentParser:
     one.add_argument("--student", required=True, help="the student id")
     one.add_argument("--result", required=True, help="where to write the JSON result")
     one.add_argument("--name", help="the chapter (default: the file's name without .ipynb)")
-    one.add_argument("--cache", default="~/.cache/course-grader/reference",
-                     help="where reference runs are cached (default ~/.cache/course-grader)")
+    one.add_argument(
+        "--cache",
+        default="~/.cache/course-grader/reference",
+        help="where reference runs are cached (default ~/.cache/course-grader)",
+    )
     one.add_argument("--slot", type=int, help="box user slot (default: from the process id)")
     _box_options(one)
     one.set_defaults(run=cmd_grade_one)

@@ -132,7 +132,9 @@ def main(job_path: str) -> int:
             if label not in state:
                 emit(event="start", label=label)
                 state[label] = {"answer_error": None, "stdout": "", "stderr": ""}
-            source = stubs.get(label, "raise NotImplementedError") if label in skip else cell["source"]
+            source = (
+                stubs.get(label, "raise NotImplementedError") if label in skip else cell["source"]
+            )
             error, out, err = run_cell(source, namespace, index)
             entry = state[label]
             entry["answer_error"] = entry["answer_error"] or error

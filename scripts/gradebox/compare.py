@@ -42,8 +42,9 @@ def _close(a: float, b: float, rtol: float, atol: float) -> bool:
     return abs(a - b) <= atol + rtol * abs(b)
 
 
-def difference(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6,
-               where: str = "") -> str | None:
+def difference(
+    got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6, where: str = ""
+) -> str | None:
     """How ``got`` differs from ``expected`` (``None`` if it matches), naming the place."""
     at = f"{where}: " if where else ""
     if isinstance(expected, dict) and "tensor" in expected:
@@ -65,8 +66,10 @@ def difference(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-
                 if math.isfinite(fa) and math.isfinite(fb):
                     worst = max(worst, abs(fa - fb))
         if wrong:
-            return (f"{at}values differ in {wrong} of {len(e['values'])} places (largest "
-                    f"absolute difference {worst:.3g}, tolerance {atol:g} + {rtol:g} x |expected|)")
+            return (
+                f"{at}values differ in {wrong} of {len(e['values'])} places (largest "
+                f"absolute difference {worst:.3g}, tolerance {atol:g} + {rtol:g} x |expected|)"
+            )
         return None
     if isinstance(expected, dict) and set(expected) <= {"raised", "message"}:
         if isinstance(got, dict) and got.get("raised") == expected["raised"]:
@@ -81,7 +84,9 @@ def difference(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-
             return f"{at}expected a number ({expected!r}), got {_describe(got)}"
         if isinstance(expected, int) and not isinstance(expected, bool) and isinstance(got, int):
             return None if got == expected else f"{at}expected {expected}, got {got}"
-        return None if _close(got_f, exp_f, rtol, atol) else f"{at}expected {expected!r}, got {got!r}"
+        return (
+            None if _close(got_f, exp_f, rtol, atol) else f"{at}expected {expected!r}, got {got!r}"
+        )
     if isinstance(expected, dict):
         if not isinstance(got, dict):
             return f"{at}expected {_describe(expected)}, got {_describe(got)}"
@@ -90,8 +95,13 @@ def difference(got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-
             extra = sorted(set(got) - set(expected))
             return f"{at}expected the entries {sorted(expected)}, missing {missing}, extra {extra}"
         for key in expected:
-            problem = difference(got[key], expected[key], rtol=rtol, atol=atol,
-                                 where=f"{where} > {key}" if where else key)
+            problem = difference(
+                got[key],
+                expected[key],
+                rtol=rtol,
+                atol=atol,
+                where=f"{where} > {key}" if where else key,
+            )
             if problem:
                 return problem
         return None

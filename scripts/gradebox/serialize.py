@@ -50,8 +50,13 @@ def to_data(value: Any, *, depth: int = 0) -> Any:
             if tensor.is_complex():
                 flat = torch.view_as_real(flat).reshape(-1)
             values = [_number(v) for v in flat.tolist()]
-            return {"tensor": {"dtype": str(tensor.dtype), "shape": list(tensor.shape),
-                               "values": values}}
+            return {
+                "tensor": {
+                    "dtype": str(tensor.dtype),
+                    "shape": list(tensor.shape),
+                    "values": values,
+                }
+            }
     return {"object": kind.__name__}
 
 

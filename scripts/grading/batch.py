@@ -38,17 +38,26 @@ class BatchReport:
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
+    return max(
+        1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
 
 
 def reference_cache(out: Path) -> Path:
     return out / ".cache" / "reference"
 
 
-def grade_batch(course: Course, submissions: list[Submission], rejected: list[Rejected],
-                out: Path, *, workers: int, options: Options, progress: bool = True,
-                force: bool = False) -> BatchReport:
+def grade_batch(
+    course: Course,
+    submissions: list[Submission],
+    rejected: list[Rejected],
+    out: Path,
+    *,
+    workers: int,
+    options: Options,
+    progress: bool = True,
+    force: bool = False,
+) -> BatchReport:
     """Grade ``submissions`` into ``out`` (see the module docstring)."""
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -59,8 +68,9 @@ def grade_batch(course: Course, submissions: list[Submission], rejected: list[Re
     for sub in submissions:
         chapter = course.chapters.get(sub.notebook)
         fingerprint = chapter.fingerprint if chapter else ""
-        if not force and gradebook.is_current(sub.student, sub.notebook, sha256(sub.raw),
-                                              fingerprint):
+        if not force and gradebook.is_current(
+            sub.student, sub.notebook, sha256(sub.raw), fingerprint
+        ):
             report.skipped += 1
         else:
             todo.append(sub)
@@ -75,15 +85,28 @@ def grade_batch(course: Course, submissions: list[Submission], rejected: list[Re
     def job(sub: Submission) -> dict[str, Any]:
         slot = slots.get()
         try:
-            return grade_submission(course, sub.student, sub.notebook, sub.raw,
-                                    references=references, options=options, slot=slot)
+            return grade_submission(
+                course,
+                sub.student,
+                sub.notebook,
+                sub.raw,
+                references=references,
+                options=options,
+                slot=slot,
+            )
         except Exception as err:  # a grader bug costs this submission, not the batch
             message = f"internal grader error: {type(err).__name__}: {err}"
             traceback.print_exc()
             chapter = course.chapters.get(sub.notebook)
-            return {"student": sub.student, "notebook": sub.notebook, "sha256": "",
-                    "fingerprint": "", "status": "error", "message": message,
-                    "rows": _failed_notebook(chapter, message)}
+            return {
+                "student": sub.student,
+                "notebook": sub.notebook,
+                "sha256": "",
+                "fingerprint": "",
+                "status": "error",
+                "message": message,
+                "rows": _failed_notebook(chapter, message),
+            }
         finally:
             slots.put(slot)
 
@@ -117,11 +140,14 @@ def summary_text(report: BatchReport, out: Path) -> str:
     """The one-screen summary printed at the end of a batch."""
     import csv
 
-    lines = [f"Graded {report.graded} notebook(s), skipped {report.skipped} unchanged, "
-             f"rejected {len(report.rejected)} input(s), in {report.seconds:.1f} s."]
+    lines = [
+        f"Graded {report.graded} notebook(s), skipped {report.skipped} unchanged, "
+        f"rejected {len(report.rejected)} input(s), in {report.seconds:.1f} s."
+    ]
     if report.statuses:
-        lines.append("Exercises: " + ", ".join(f"{n} {s}" for s, n in
-                                                sorted(report.statuses.items())))
+        lines.append(
+            "Exercises: " + ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items()))
+        )
     if report.flags:
         lines.append("Flags: " + ", ".join(f"{n} {f}" for f, n in sorted(report.flags.items())))
     for item in report.rejected[:10]:
@@ -134,9 +160,13 @@ def summary_text(report: BatchReport, out: Path) -> str:
             rows = list(csv.DictReader(handle))
         if rows:
             totals = sorted(float(r["total"]) for r in rows)
-            lines.append(f"Students: {len(rows)}; total points min {totals[0]:g}, median "
-                         f"{totals[len(totals) // 2]:g}, max {totals[-1]:g} of "
-                         f"{rows[0]['max_total']}.")
-    lines.append(f"Wrote {out / 'grades.csv'}, {summary}, {out / 'gradebook.sqlite'}, "
-                 f"{out / 'feedback'}/<student>/<notebook>.html")
+            lines.append(
+                f"Students: {len(rows)}; total points min {totals[0]:g}, median "
+                f"{totals[len(totals) // 2]:g}, max {totals[-1]:g} of "
+                f"{rows[0]['max_total']}."
+            )
+    lines.append(
+        f"Wrote {out / 'grades.csv'}, {summary}, {out / 'gradebook.sqlite'}, "
+        f"{out / 'feedback'}/<student>/<notebook>.html"
+    )
     return "\n".join(lines)

@@ -71,9 +71,14 @@ class Chapter:
             kind = role(cell)
             if kind == "answer":
                 continue
-            cells.append({"index": index, "source": _source(cell),
-                          "role": "answer" if kind == "solution" else kind,
-                          "label": meta.get("label")})
+            cells.append(
+                {
+                    "index": index,
+                    "source": _source(cell),
+                    "role": "answer" if kind == "solution" else kind,
+                    "label": meta.get("label"),
+                }
+            )
         return cells
 
     @cached_property

@@ -15,19 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradebox.compare import difference
+from gradebox.probes import probes_for
+
 from grading.assemble import SubmissionError, assemble, parse_notebook
 from grading.course import Chapter, Course
 from grading.sandbox import Limits, run_box
-
-from gradebox.compare import difference
-from gradebox.probes import probes_for
 
 RESULT_VERSION = 1
 STATUSES = ("passed", "failed", "not-attempted", "error", "timeout")
 FLAG_STDERR = "stderr-output"
 FLAG_RESTARTED = "notebook-restarted"
-NO_PROBE = ("not gradable automatically yet: this exercise has no probe in "
-            "scripts/gradebox/probes (grade it by hand and record it with 'override')")
+NO_PROBE = (
+    "not gradable automatically yet: this exercise has no probe in "
+    "scripts/gradebox/probes (grade it by hand and record it with 'override')"
+)
 OUTPUT_CHARS = 4_000
 
 
@@ -63,14 +65,27 @@ class ReferenceStore:
             return self.memory[key]
         job = {"notebook": chapter.name, "cells": chapter.reference_cells(), "threads": 1}
         limits = self.options.limits
-        ref_limits = Limits(exercise_s=limits.exercise_s * 3, notebook_s=limits.notebook_s * 3,
-                            memory_mb=limits.memory_mb, processes=limits.processes,
-                            file_mb=limits.file_mb)
-        run = run_box(job, submission=None, slot=slot, limits=ref_limits,
-                      hide=self.options.hide, unsafe=self.options.unsafe)
+        ref_limits = Limits(
+            exercise_s=limits.exercise_s * 3,
+            notebook_s=limits.notebook_s * 3,
+            memory_mb=limits.memory_mb,
+            processes=limits.processes,
+            file_mb=limits.file_mb,
+        )
+        run = run_box(
+            job,
+            submission=None,
+            slot=slot,
+            limits=ref_limits,
+            hide=self.options.hide,
+            unsafe=self.options.unsafe,
+        )
         data = {e["label"]: e for e in run.events if e.get("event") == "result"}
-        reference = {"labels": data, "complete": any(e.get("event") == "done" for e in run.events),
-                     "stderr": run.stderr[-4000:]}
+        reference = {
+            "labels": data,
+            "complete": any(e.get("event") == "done" for e in run.events),
+            "stderr": run.stderr[-4000:],
+        }
         self.cache.mkdir(parents=True, exist_ok=True)
         if reference["complete"]:
             path.write_text(json.dumps(reference))
@@ -78,33 +93,65 @@ class ReferenceStore:
         return reference
 
 
-def _row(label: str, status: str, points: float, max_points: float, flags: list[str],
-         message: str, output: str = "") -> dict[str, Any]:
-    return {"exercise": label, "status": status, "points": points, "max_points": max_points,
-            "flags": sorted(set(flags)), "message": message, "output": output[-OUTPUT_CHARS:]}
+def _row(
+    label: str,
+    status: str,
+    points: float,
+    max_points: float,
+    flags: list[str],
+    message: str,
+    output: str = "",
+) -> dict[str, Any]:
+    return {
+        "exercise": label,
+        "status": status,
+        "points": points,
+        "max_points": max_points,
+        "flags": sorted(set(flags)),
+        "message": message,
+        "output": output[-OUTPUT_CHARS:],
+    }
 
 
-def _failed_notebook(chapter: Chapter | None, message: str, status: str = "error"
-                     ) -> list[dict[str, Any]]:
+def _failed_notebook(
+    chapter: Chapter | None, message: str, status: str = "error"
+) -> list[dict[str, Any]]:
     if chapter is None:
         return [_row("", status, 0, 0, [], message)]
-    return [_row(label, status, 0, chapter.points[label], [], message)
-            for label in chapter.labels]
+    return [_row(label, status, 0, chapter.points[label], [], message) for label in chapter.labels]
 
 
-def grade_submission(course: Course, student: str, notebook: str, raw: bytes, *,
-                     references: ReferenceStore, options: Options, slot: int = 0
-                     ) -> dict[str, Any]:
+def grade_submission(
+    course: Course,
+    student: str,
+    notebook: str,
+    raw: bytes,
+    *,
+    references: ReferenceStore,
+    options: Options,
+    slot: int = 0,
+) -> dict[str, Any]:
     """Grade the submission ``raw`` of ``student`` for ``notebook`` (see the module doc)."""
     started = time.monotonic()
-    result: dict[str, Any] = {"version": RESULT_VERSION, "student": student, "notebook": notebook,
-                              "sha256": sha256(raw), "fingerprint": "", "status": "graded",
-                              "message": "", "rows": []}
+    result: dict[str, Any] = {
+        "version": RESULT_VERSION,
+        "student": student,
+        "notebook": notebook,
+        "sha256": sha256(raw),
+        "fingerprint": "",
+        "status": "graded",
+        "message": "",
+        "rows": [],
+    }
     chapter = course.chapters.get(notebook)
     if chapter is None:
-        result.update(status="error", message=(
-            f"{notebook}.ipynb is not a notebook of the course with exercises; expected one "
-            f"of {', '.join(sorted(course.chapters))}"))
+        result.update(
+            status="error",
+            message=(
+                f"{notebook}.ipynb is not a notebook of the course with exercises; expected one "
+                f"of {', '.join(sorted(course.chapters))}"
+            ),
+        )
         result["rows"] = _failed_notebook(None, result["message"])
         return result
     result["fingerprint"] = chapter.fingerprint
@@ -129,10 +176,22 @@ def grade_submission(course: Course, student: str, notebook: str, raw: bytes, *,
     restarts = 0
     notebook_problem = ""
     while True:
-        job = {"notebook": notebook, "cells": assembled.cells, "skip": sorted(skip),
-               "stubs": {label: chapter.stub(label) for label in chapter.labels}, "threads": 1}
-        run = run_box(job, submission=raw, slot=slot, limits=limits, hide=options.hide,
-                      unsafe=options.unsafe, deadline=deadline)
+        job = {
+            "notebook": notebook,
+            "cells": assembled.cells,
+            "skip": sorted(skip),
+            "stubs": {label: chapter.stub(label) for label in chapter.labels},
+            "threads": 1,
+        }
+        run = run_box(
+            job,
+            submission=raw,
+            slot=slot,
+            limits=limits,
+            hide=options.hide,
+            unsafe=options.unsafe,
+            deadline=deadline,
+        )
         for event in run.events:
             if event.get("event") == "result" and event.get("label") not in events:
                 events[event["label"]] = event
@@ -142,25 +201,42 @@ def grade_submission(course: Course, student: str, notebook: str, raw: bytes, *,
         label = run.running
         if label is not None and label not in verdicts and label not in events:
             if run.killed and run.killed.startswith("exercise"):
-                verdicts[label] = _row(label, "timeout", 0, chapter.points[label], [],
-                                       f"ran for more than {limits.exercise_s:g} s (the limit "
-                                       "per exercise) and was stopped")
+                verdicts[label] = _row(
+                    label,
+                    "timeout",
+                    0,
+                    chapter.points[label],
+                    [],
+                    f"ran for more than {limits.exercise_s:g} s (the limit "
+                    "per exercise) and was stopped",
+                )
             elif run.killed == "notebook":
-                verdicts[label] = _row(label, "timeout", 0, chapter.points[label], [],
-                                       f"the notebook ran past its limit of "
-                                       f"{limits.notebook_s:g} s during this exercise")
+                verdicts[label] = _row(
+                    label,
+                    "timeout",
+                    0,
+                    chapter.points[label],
+                    [],
+                    f"the notebook ran past its limit of "
+                    f"{limits.notebook_s:g} s during this exercise",
+                )
             else:
-                verdicts[label] = _row(label, "error", 0, chapter.points[label], [],
-                                       _crash_message(run))
+                verdicts[label] = _row(
+                    label, "error", 0, chapter.points[label], [], _crash_message(run)
+                )
             skip.add(label)
         if run.killed == "notebook" or label is None or time.monotonic() >= deadline:
             notebook_problem = (
                 f"the notebook ran past its limit of {limits.notebook_s:g} s"
                 if run.killed == "notebook" or time.monotonic() >= deadline
-                else _crash_message(run, where="outside the exercises"))
+                else _crash_message(run, where="outside the exercises")
+            )
             break
-        remaining = [lb for lb in chapter.labels if lb not in verdicts and lb not in events
-                     and lb not in skip]
+        remaining = [
+            lb
+            for lb in chapter.labels
+            if lb not in verdicts and lb not in events and lb not in skip
+        ]
         if not remaining:
             break
         restarts += 1  # run again from the top with the offending answer replaced by its stub
@@ -177,11 +253,18 @@ def grade_submission(course: Course, student: str, notebook: str, raw: bytes, *,
         event = events.get(label)
         if event is None:
             status = "timeout" if "limit" in notebook_problem else "error"
-            verdicts[label] = _row(label, status, 0, points, flags,
-                                   notebook_problem or "the notebook stopped before this exercise")
+            verdicts[label] = _row(
+                label,
+                status,
+                0,
+                points,
+                flags,
+                notebook_problem or "the notebook stopped before this exercise",
+            )
             continue
-        verdicts[label] = _decide(label, points, flags, event, probes.get(label),
-                                  reference["labels"].get(label))
+        verdicts[label] = _decide(
+            label, points, flags, event, probes.get(label), reference["labels"].get(label)
+        )
     result["rows"] = [verdicts[label] for label in chapter.labels]
     result["seconds"] = round(time.monotonic() - started, 2)
     if notebook_problem:
@@ -200,8 +283,14 @@ def _crash_message(run: Any, where: str = "") -> str:
     return f"the Python process {how}{' ' + where if where else ''}{hint}{said}"
 
 
-def _decide(label: str, points: float, flags: list[str], event: dict[str, Any], probe: Any,
-            ref: dict[str, Any] | None) -> dict[str, Any]:
+def _decide(
+    label: str,
+    points: float,
+    flags: list[str],
+    event: dict[str, Any],
+    probe: Any,
+    ref: dict[str, Any] | None,
+) -> dict[str, Any]:
     output = ""
     if event.get("stdout"):
         output += str(event["stdout"])
@@ -213,18 +302,46 @@ def _decide(label: str, points: float, flags: list[str], event: dict[str, Any], 
     if event.get("no_probe") or probe is None:
         return _row(label, "error", 0, points, flags, NO_PROBE, output)
     if event.get("not_attempted"):
-        return _row(label, "not-attempted", 0, points, flags,
-                    "not attempted (the code still raises NotImplementedError)", output)
+        return _row(
+            label,
+            "not-attempted",
+            0,
+            points,
+            flags,
+            "not attempted (the code still raises NotImplementedError)",
+            output,
+        )
     error = event.get("answer_error")
     if error and error.get("type") != "NotImplementedError":
-        return _row(label, "error", 0, points, flags,
-                    f"your answer cell raised {error.get('type')}: {error.get('message')}", output)
+        return _row(
+            label,
+            "error",
+            0,
+            points,
+            flags,
+            f"your answer cell raised {error.get('type')}: {error.get('message')}",
+            output,
+        )
     if "missing" in event:
-        return _row(label, "failed", 0, points, flags,
-                    f"the answer cell does not define {probe.name!r}", output)
+        return _row(
+            label,
+            "failed",
+            0,
+            points,
+            flags,
+            f"the answer cell does not define {probe.name!r}",
+            output,
+        )
     if ref is None or "data" not in ref:
-        return _row(label, "error", 0, points, flags,
-                    "the reference solution gave no data for this exercise (a course bug)", output)
+        return _row(
+            label,
+            "error",
+            0,
+            points,
+            flags,
+            "the reference solution gave no data for this exercise (a course bug)",
+            output,
+        )
     got, expected = event.get("data"), ref["data"]
     if probe.judge is not None:
         problem = probe.judge(got, expected)

@@ -79,9 +79,9 @@ class Gradebook:
         """Whether this exact submission was graded against this version of the chapter."""
         row = self.db.execute(
             "SELECT sha256, fingerprint FROM submissions WHERE student = ? AND notebook = ?",
-            (student, notebook)).fetchone()
-        return row is not None and row[0] == sha256 and row[1] == fingerprint and bool(
-            fingerprint)
+            (student, notebook),
+        ).fetchone()
+        return row is not None and row[0] == sha256 and row[1] == fingerprint and bool(fingerprint)
 
     def store(self, result: dict[str, Any]) -> None:
         """Replace the results of ``result``'s (student, notebook), in one transaction."""
@@ -91,34 +91,61 @@ class Gradebook:
             self.db.execute("DELETE FROM results WHERE student = ? AND notebook = ?", key)
             self.db.execute(
                 "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (*key, result["sha256"], result.get("fingerprint", ""), result["status"],
-                 result.get("message", ""), _now(), result.get("seconds")))
+                (
+                    *key,
+                    result["sha256"],
+                    result.get("fingerprint", ""),
+                    result["status"],
+                    result.get("message", ""),
+                    _now(),
+                    result.get("seconds"),
+                ),
+            )
             self.db.executemany(
                 "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*key, row["exercise"], position, row["status"], float(row["points"]),
-                  float(row["max_points"]), ";".join(row["flags"]), row["message"],
-                  row.get("output", ""))
-                 for position, row in enumerate(result["rows"])])
+                [
+                    (
+                        *key,
+                        row["exercise"],
+                        position,
+                        row["status"],
+                        float(row["points"]),
+                        float(row["max_points"]),
+                        ";".join(row["flags"]),
+                        row["message"],
+                        row.get("output", ""),
+                    )
+                    for position, row in enumerate(result["rows"])
+                ],
+            )
 
-    def set_override(self, student: str, notebook: str, exercise: str, points: float,
-                     reason: str) -> None:
+    def set_override(
+        self, student: str, notebook: str, exercise: str, points: float, reason: str
+    ) -> None:
         if not reason.strip():
             raise ValueError("an override needs a reason (--reason)")
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO overrides VALUES (?, ?, ?, ?, ?, ?)",
-                            (student, notebook, exercise, float(points), reason, _now()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO overrides VALUES (?, ?, ?, ?, ?, ?)",
+                (student, notebook, exercise, float(points), reason, _now()),
+            )
 
     def clear_override(self, student: str, notebook: str, exercise: str) -> bool:
         with self.db:
             done = self.db.execute(
                 "DELETE FROM overrides WHERE student = ? AND notebook = ? AND exercise = ?",
-                (student, notebook, exercise))
+                (student, notebook, exercise),
+            )
         return done.rowcount > 0
 
     def has_result(self, student: str, notebook: str, exercise: str) -> bool:
-        return self.db.execute(
-            "SELECT 1 FROM results WHERE student = ? AND notebook = ? AND exercise = ?",
-            (student, notebook, exercise)).fetchone() is not None
+        return (
+            self.db.execute(
+                "SELECT 1 FROM results WHERE student = ? AND notebook = ? AND exercise = ?",
+                (student, notebook, exercise),
+            ).fetchone()
+            is not None
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """Every result with overrides applied, ordered by student, notebook, exercise."""
@@ -129,23 +156,56 @@ class Gradebook:
               ON o.student = r.student AND o.notebook = r.notebook AND o.exercise = r.exercise
             ORDER BY r.student, r.notebook, r.position"""
         out = []
-        for (student, notebook, exercise, status, points, max_points, flags, message, output,
-             o_points, o_reason) in self.db.execute(query):
+        for (
+            student,
+            notebook,
+            exercise,
+            status,
+            points,
+            max_points,
+            flags,
+            message,
+            output,
+            o_points,
+            o_reason,
+        ) in self.db.execute(query):
             flag_list = [f for f in flags.split(";") if f]
             if o_points is not None:
                 points = o_points
                 flag_list.append(FLAG_OVERRIDE)
                 message = f"points set by hand to {o_points:g}: {o_reason} (grader: {message})"
-            out.append({"student": student, "notebook": notebook, "exercise": exercise,
-                        "status": status, "points": points, "max_points": max_points,
-                        "flags": flag_list, "message": message, "output": output})
+            out.append(
+                {
+                    "student": student,
+                    "notebook": notebook,
+                    "exercise": exercise,
+                    "status": status,
+                    "points": points,
+                    "max_points": max_points,
+                    "flags": flag_list,
+                    "message": message,
+                    "output": output,
+                }
+            )
         return out
 
     def submissions(self) -> list[dict[str, Any]]:
-        cols = ("student", "notebook", "sha256", "fingerprint", "status", "message",
-                "graded_at", "seconds")
-        return [dict(zip(cols, row, strict=True)) for row in self.db.execute(
-            f"SELECT {', '.join(cols)} FROM submissions ORDER BY student, notebook")]
+        cols = (
+            "student",
+            "notebook",
+            "sha256",
+            "fingerprint",
+            "status",
+            "message",
+            "graded_at",
+            "seconds",
+        )
+        return [
+            dict(zip(cols, row, strict=True))
+            for row in self.db.execute(
+                f"SELECT {', '.join(cols)} FROM submissions ORDER BY student, notebook"
+            )
+        ]
 
     def integrity(self) -> str:
         """``"ok"`` when SQLite finds the file and its foreign keys consistent."""

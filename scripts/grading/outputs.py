@@ -13,8 +13,16 @@ from typing import Any
 
 from grading.submissions import Rejected
 
-GRADES_COLUMNS = ["student", "notebook", "exercise", "status", "points", "max_points", "flags",
-                  "message"]
+GRADES_COLUMNS = [
+    "student",
+    "notebook",
+    "exercise",
+    "status",
+    "points",
+    "max_points",
+    "flags",
+    "message",
+]
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
 
 
@@ -27,9 +35,18 @@ def write_grades(rows: list[dict[str, Any]], path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(GRADES_COLUMNS)
         for row in rows:
-            writer.writerow([row["student"], row["notebook"], row["exercise"], row["status"],
-                             _points(row["points"]), _points(row["max_points"]),
-                             ";".join(row["flags"]), row["message"]])
+            writer.writerow(
+                [
+                    row["student"],
+                    row["notebook"],
+                    row["exercise"],
+                    row["status"],
+                    _points(row["points"]),
+                    _points(row["max_points"]),
+                    ";".join(row["flags"]),
+                    row["message"],
+                ]
+            )
 
 
 def write_summary(rows: list[dict[str, Any]], path: Path) -> None:
@@ -44,9 +61,14 @@ def write_summary(rows: list[dict[str, Any]], path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["student", "total", "max_total", *notebooks])
         for student in sorted(per):
-            writer.writerow([student, _points(sum(per[student].values())),
-                             _points(most[student]),
-                             *[_points(per[student].get(nb, 0)) for nb in notebooks]])
+            writer.writerow(
+                [
+                    student,
+                    _points(sum(per[student].values())),
+                    _points(most[student]),
+                    *[_points(per[student].get(nb, 0)) for nb in notebooks],
+                ]
+            )
 
 
 def write_rejected(rejected: list[Rejected], path: Path) -> None:
@@ -64,34 +86,44 @@ vertical-align:top;text-align:left}.passed{background:#e8f5e9}.failed,.error,.ti
 max-height:20rem;overflow:auto;background:#f6f6f6;padding:.4rem}"""
 
 
-def feedback_page(student: str, notebook: str, rows: list[dict[str, Any]],
-                  submission: dict[str, Any] | None) -> str:
+def feedback_page(
+    student: str, notebook: str, rows: list[dict[str, Any]], submission: dict[str, Any] | None
+) -> str:
     """The feedback page of one (student, notebook): every text escaped."""
     e = html.escape
     total = sum(r["points"] for r in rows)
     most = sum(r["max_points"] for r in rows)
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(notebook)} "
-             f"— {e(student)}</title><style>{STYLE}</style></head><body>",
-             f"<h1>{e(notebook)}</h1><p>Student: <b>{e(student)}</b>. Points: "
-             f"<b>{_points(total)} / {_points(most)}</b>.</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(notebook)} "
+        f"— {e(student)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{e(notebook)}</h1><p>Student: <b>{e(student)}</b>. Points: "
+        f"<b>{_points(total)} / {_points(most)}</b>.</p>",
+    ]
     if submission and submission.get("message"):
         parts.append(f"<p><b>Note:</b> {e(submission['message'])}</p>")
-    parts.append("<table><tr><th>exercise</th><th>status</th><th>points</th><th>what the "
-                 "grader found</th></tr>")
+    parts.append(
+        "<table><tr><th>exercise</th><th>status</th><th>points</th><th>what the "
+        "grader found</th></tr>"
+    )
     for row in rows:
         flags = f"<br><small>flags: {e(', '.join(row['flags']))}</small>" if row["flags"] else ""
-        output = (f"<details><summary>your output</summary><pre>{e(row['output'])}</pre>"
-                  "</details>" if row.get("output") else "")
+        output = (
+            f"<details><summary>your output</summary><pre>{e(row['output'])}</pre></details>"
+            if row.get("output")
+            else ""
+        )
         parts.append(
             f"<tr class='{e(row['status'])}'><td>{e(row['exercise'] or '(notebook)')}</td>"
             f"<td>{e(row['status'])}</td><td>{_points(row['points'])} / "
-            f"{_points(row['max_points'])}</td><td>{e(row['message'])}{flags}{output}</td></tr>")
+            f"{_points(row['max_points'])}</td><td>{e(row['message'])}{flags}{output}</td></tr>"
+        )
     parts.append("</table></body></html>\n")
     return "".join(parts)
 
 
-def write_feedback(rows: list[dict[str, Any]], submissions: list[dict[str, Any]],
-                   folder: Path) -> int:
+def write_feedback(
+    rows: list[dict[str, Any]], submissions: list[dict[str, Any]], folder: Path
+) -> int:
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_key[(row["student"], row["notebook"])].append(row)
@@ -102,8 +134,9 @@ def write_feedback(rows: list[dict[str, Any]], submissions: list[dict[str, Any]]
             continue  # names were checked when found; never build a path from anything else
         target = folder / student / f"{notebook}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(feedback_page(student, notebook, group, subs.get((student, notebook))),
-                          encoding="utf-8")
+        target.write_text(
+            feedback_page(student, notebook, group, subs.get((student, notebook))), encoding="utf-8"
+        )
         written += 1
     return written
 

@@ -67,10 +67,26 @@ def sandbox_problem() -> str | None:
         return f"the sandbox needs Linux (bubblewrap); this is {sys.platform}"
     bwrap = _bwrap()
     if bwrap is None:
-        return ("bubblewrap is not installed (no 'bwrap' on PATH): run 'make setup' as root, "
-                "or 'apt-get install bubblewrap'")
-    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-             "--unshare-net", "--unshare-pid", "--die-with-parent", "true"]
+        return (
+            "bubblewrap is not installed (no 'bwrap' on PATH): run 'make setup' as root, "
+            "or 'apt-get install bubblewrap'"
+        )
+    probe = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--unshare-net",
+        "--unshare-pid",
+        "--die-with-parent",
+        "true",
+    ]
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as err:
@@ -89,20 +105,44 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def box_command(io_dir: Path, work_dir: Path, *, slot: int, limits: Limits,
-                hide: list[Path]) -> list[str]:
+def box_command(
+    io_dir: Path, work_dir: Path, *, slot: int, limits: Limits, hide: list[Path]
+) -> list[str]:
     """The command that runs the box runner on ``io_dir/job.json`` in the sandbox."""
     python = Path(sys.executable)
     venv = Path(sys.prefix)
     base = Path(sys.base_prefix).resolve()
     tutorial_lib = ROOT / "tutorial_lib"
-    cmd = [_bwrap() or "bwrap", "--die-with-parent", "--new-session", "--unshare-net",
-           "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-           "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-           "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/tmp/grader"]
+    cmd = [
+        _bwrap() or "bwrap",
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "0755",
+        "--dir",
+        "/tmp/grader",
+    ]
     hidden: list[Path] = []
-    for path in sorted({Path(p).resolve() for p in [Path("/root"), Path("/home"),
-                                                   Path("/work"), ROOT, *hide]}, key=str):
+    for path in sorted(
+        {Path(p).resolve() for p in [Path("/root"), Path("/home"), Path("/work"), ROOT, *hide]},
+        key=str,
+    ):
         if not _exists(path) or not path.is_dir() or str(path) in ("/", "/tmp"):
             continue
         if str(path).startswith("/tmp/") or any(path.is_relative_to(h) for h in hidden):
@@ -115,42 +155,88 @@ def box_command(io_dir: Path, work_dir: Path, *, slot: int, limits: Limits,
         if top is None and not str(path).startswith("/tmp/"):
             continue
         for parent in reversed(path.parents):  # created 0700 otherwise: unreadable to the box
-            if top is not None and parent.is_relative_to(top) and parent != top and \
-                    parent not in made:
+            if (
+                top is not None
+                and parent.is_relative_to(top)
+                and parent != top
+                and parent not in made
+            ):
                 cmd += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         cmd += ["--ro-bind", str(path), str(path)]
-    cmd += ["--ro-bind", str(GRADEBOX), "/tmp/grader/gradebox", "--bind", str(io_dir), "/tmp/io",
-            "--bind", str(work_dir), "/tmp/box", "--chdir", "/tmp/box", "--clearenv"]
+    cmd += [
+        "--ro-bind",
+        str(GRADEBOX),
+        "/tmp/grader/gradebox",
+        "--bind",
+        str(io_dir),
+        "/tmp/io",
+        "--bind",
+        str(work_dir),
+        "/tmp/box",
+        "--chdir",
+        "/tmp/box",
+        "--clearenv",
+    ]
     for key, value in box_environment().items():
         cmd += ["--setenv", key, value]
     if os.geteuid() == 0:
         uid = str(BOX_UID_BASE + slot)
-        cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+        cmd += [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ]
     cmd += _prlimit(limits)
     cmd += [str(python), "-I", "/tmp/grader/gradebox/box_runner.py", "/tmp/io/job.json"]
     return cmd
 
 
 def _prlimit(limits: Limits) -> list[str]:
-    return ["prlimit", f"--as={limits.memory_mb * 2**20}", f"--nproc={limits.processes}",
-            f"--fsize={limits.file_mb * 2**20}", "--core=0", "--"]
+    return [
+        "prlimit",
+        f"--as={limits.memory_mb * 2**20}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_mb * 2**20}",
+        "--core=0",
+        "--",
+    ]
 
 
 def box_environment() -> dict[str, str]:
     """The environment inside the box: one torch thread, strict checks, no GPU."""
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
-            "TUTORIAL_STRICT": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/mpl",
-            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "TUTORIAL_DEVICE": "cpu",
-            "CUDA_VISIBLE_DEVICES": "", "TUTORIAL_CACHE_DIR": "/tmp/tutorial-cache",
-            "PYTHON_COLORS": "0", "TQDM_DISABLE": "1"}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "TUTORIAL_STRICT": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/mpl",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TUTORIAL_DEVICE": "cpu",
+        "CUDA_VISIBLE_DEVICES": "",
+        "TUTORIAL_CACHE_DIR": "/tmp/tutorial-cache",
+        "PYTHON_COLORS": "0",
+        "TQDM_DISABLE": "1",
+    }
 
 
 def _unsafe_command(io_dir: Path, limits: Limits) -> list[str]:
-    return [*_prlimit(limits), sys.executable, "-I", str(GRADEBOX / "box_runner.py"),
-            str(io_dir / "job.json")]
+    return [
+        *_prlimit(limits),
+        sys.executable,
+        "-I",
+        str(GRADEBOX / "box_runner.py"),
+        str(io_dir / "job.json"),
+    ]
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -161,8 +247,16 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_box(job: dict[str, Any], *, submission: bytes | None, slot: int, limits: Limits,
-            hide: list[Path], unsafe: bool = False, deadline: float | None = None) -> BoxRun:
+def run_box(
+    job: dict[str, Any],
+    *,
+    submission: bytes | None,
+    slot: int,
+    limits: Limits,
+    hide: list[Path],
+    unsafe: bool = False,
+    deadline: float | None = None,
+) -> BoxRun:
     """Run ``job`` (see :mod:`gradebox.box_runner`) in a fresh box; ``submission`` is
     copied into its work folder. ``deadline`` (a ``time.monotonic()`` value) caps the
     notebook's wall clock across restarts."""
@@ -178,11 +272,17 @@ def run_box(job: dict[str, Any], *, submission: bytes | None, slot: int, limits:
         for path in (io_dir, work_dir, *work_dir.iterdir(), *io_dir.iterdir()):
             os.chown(path, uid, uid)
     if unsafe:
-        cmd, cwd, env = _unsafe_command(io_dir, limits), work_dir, {**box_environment(),
-                                                                      "HOME": str(work_dir)}
+        cmd, cwd, env = (
+            _unsafe_command(io_dir, limits),
+            work_dir,
+            {**box_environment(), "HOME": str(work_dir)},
+        )
     else:
-        cmd, cwd, env = box_command(io_dir, work_dir, slot=slot, limits=limits, hide=hide), None, {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        cmd, cwd, env = (
+            box_command(io_dir, work_dir, slot=slot, limits=limits, hide=hide),
+            None,
+            {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        )
     run = BoxRun()
     results = io_dir / "results.jsonl"
     stderr_path = scratch / "stderr.txt"
@@ -192,9 +292,15 @@ def run_box(job: dict[str, Any], *, submission: bytes | None, slot: int, limits:
         end = min(end, deadline)
     try:
         with open(stderr_path, "wb") as stderr:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=stderr,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
             offset, buffer, started = 0, b"", None
             while True:
                 finished = proc.poll() is not None
@@ -212,8 +318,11 @@ def run_box(job: dict[str, Any], *, submission: bytes | None, slot: int, limits:
                         run.events.append(event)
                         if event.get("event") == "start":
                             started = (event.get("label"), time.monotonic())
-                        elif event.get("event") == "result" and started and \
-                                event.get("label") == started[0]:
+                        elif (
+                            event.get("event") == "result"
+                            and started
+                            and event.get("label") == started[0]
+                        ):
                             started = None
                 if finished:
                     break

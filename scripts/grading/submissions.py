@@ -42,15 +42,18 @@ def _accept(parts: tuple[str, ...], where: str) -> Rejected | None:
         return Rejected(where, "not of the form <student-id>/<notebook>.ipynb")
     student, name = parts
     if not STUDENT_ID.match(student):
-        return Rejected(where, f"student id {student!r} has characters other than letters, "
-                        "digits, '.', '_', '-', '@'")
+        return Rejected(
+            where,
+            f"student id {student!r} has characters other than letters, digits, '.', '_', '-', '@'",
+        )
     if not NOTEBOOK_NAME.match(name):
         return Rejected(where, f"{name!r} is not a notebook file name")
     return None
 
 
-def from_folder(root: Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES
-                ) -> tuple[list[Submission], list[Rejected]]:
+def from_folder(
+    root: Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES
+) -> tuple[list[Submission], list[Rejected]]:
     """The submissions in the folder ``root``."""
     found: list[Submission] = []
     rejected: list[Rejected] = []
@@ -81,8 +84,9 @@ def from_folder(root: Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES
     return found, rejected
 
 
-def from_zip(path: Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES,
-             max_total: int = MAX_ZIP_TOTAL_BYTES) -> tuple[list[Submission], list[Rejected]]:
+def from_zip(
+    path: Path, *, max_bytes: int = MAX_NOTEBOOK_BYTES, max_total: int = MAX_ZIP_TOTAL_BYTES
+) -> tuple[list[Submission], list[Rejected]]:
     """The submissions in the zip file ``path`` (read in memory; see the module doc).
 
     A single top-level folder holding the student folders is allowed and dropped."""
@@ -146,8 +150,12 @@ def discover(source: Path) -> tuple[list[Submission], list[Rejected]]:
     for sub in found:
         key = (sub.student, sub.notebook)
         if key in seen:
-            rejected.append(Rejected(f"{sub.student}/{sub.notebook}.ipynb",
-                                     "given twice: the second copy is rejected"))
+            rejected.append(
+                Rejected(
+                    f"{sub.student}/{sub.notebook}.ipynb",
+                    "given twice: the second copy is rejected",
+                )
+            )
             continue
         seen[key] = sub
     return list(seen.values()), rejected

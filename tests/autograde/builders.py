@@ -27,13 +27,16 @@ def solutions(name: str) -> dict[str, str]:
     nb = source_notebook(name)
     out = {}
     for ex in read_exercises(nb):
-        code = [_text(nb["cells"][i]) for i in ex.solutions if nb["cells"][i]["cell_type"] == "code"]
+        code = [
+            _text(nb["cells"][i]) for i in ex.solutions if nb["cells"][i]["cell_type"] == "code"
+        ]
         out[ex.label] = "\n\n".join(code)
     return out
 
 
-def submission(name: str, answers: dict[str, str] | None = None,
-               checks: dict[str, str] | None = None) -> dict[str, Any]:
+def submission(
+    name: str, answers: dict[str, str] | None = None, checks: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The student edition of ``name`` with ``answers`` (label -> source) in its answer
     cells and ``checks`` (label -> source) in its check cells."""
     nb = copy.deepcopy(student_notebook(source_notebook(name)))

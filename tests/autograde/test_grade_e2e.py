@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from autograde.builders import ROOT, solutions, source_notebook, submission, write
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -31,8 +32,9 @@ EX = [f"defining-models-ex-{n}" for n in range(1, 7)]
 POINTS = dict(zip(EX, [1, 1, 1, 1, 1, 2], strict=True))
 STUB_6 = True  # adversarial submissions leave ex-6 as the stub (no training: cheap)
 
-pytestmark = pytest.mark.skipif(sandbox_problem() is not None,
-                                reason=f"no sandbox: {sandbox_problem()}")
+pytestmark = pytest.mark.skipif(
+    sandbox_problem() is not None, reason=f"no sandbox: {sandbox_problem()}"
+)
 
 WRONG_COUNT = """
 def count_layers(model, layer_type):
@@ -92,12 +94,24 @@ while True:
 
 
 def snoop(root: Path, subs: Path, out: Path) -> str:
-    targets = [root / "book" / f"{NB}.ipynb", root / "scripts" / "grading" / "grade_one.py",
-               subs / "alice" / f"{NB}.ipynb", out / "gradebook.sqlite", out / "grades.csv"]
-    writes = [out / "grades.csv", out / "gradebook.sqlite", out / "pwned.txt",
-              subs / "pwned.txt", root / "pwned.txt", Path("/tmp/pwned-by-kate.txt"),
-              Path.home() / "pwned-by-kate.txt"]
-    return f'''
+    targets = [
+        root / "book" / f"{NB}.ipynb",
+        root / "scripts" / "grading" / "grade_one.py",
+        subs / "alice" / f"{NB}.ipynb",
+        out / "gradebook.sqlite",
+        out / "grades.csv",
+    ]
+    writes = [
+        out / "grades.csv",
+        out / "gradebook.sqlite",
+        out / "pwned.txt",
+        subs / "pwned.txt",
+        root / "pwned.txt",
+        Path("/tmp/pwned-by-kate.txt"),
+        Path.home() / "pwned-by-kate.txt",
+    ]
+    return (
+        f"""
 import pathlib
 for path in {[str(p) for p in targets]!r}:
     try:
@@ -111,19 +125,33 @@ for path in {[str(p) for p in writes]!r}:
         print("WROTE", path)
     except Exception as err:
         print("NOWRITE", path, type(err).__name__)
-''', writes
+""",
+        writes,
+    )
 
 
 def _grade(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), *args],
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "grade.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def _rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
     with open(out / "grades.csv", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["student", "notebook", "exercise", "status", "points",
-                                     "max_points", "flags", "message"]
+        assert reader.fieldnames == [
+            "student",
+            "notebook",
+            "exercise",
+            "status",
+            "points",
+            "max_points",
+            "flags",
+            "message",
+        ]
         return {(r["student"], r["exercise"]): r for r in reader}
 
 
@@ -142,44 +170,74 @@ def batch(tmp_path_factory):
     def put(student: str, answers: dict[str, str] | None = None, **kw) -> None:
         write(submission(NB, answers, **kw), subs / student / f"{NB}.ipynb")
 
-    put("alice", right)                                          # correct
-    put("bob")                                                   # blank
-    put("carol", {**cheap, EX[4]: WRONG_COUNT})                  # one wrong answer
-    put("dave", {**cheap, EX[4]: PATCHED})                       # patched checks, wrong
-    put("erin", {**cheap, EX[4]: FORGED_EQ})                     # forged __eq__
-    put("frank", {**cheap, EX[3]: WRONG_POOLER},                 # edited check, wrong
-        checks={EX[3]: 'print("✅ Pooler: ModuleDict with max and avg")'})
-    put("grace", {**cheap, EX[2]: "while True:\n    pass\n"})     # infinite loop
-    put("heidi", {**cheap, EX[0]: "import os\nos._exit(3)\n"})    # os._exit
+    put("alice", right)  # correct
+    put("bob")  # blank
+    put("carol", {**cheap, EX[4]: WRONG_COUNT})  # one wrong answer
+    put("dave", {**cheap, EX[4]: PATCHED})  # patched checks, wrong
+    put("erin", {**cheap, EX[4]: FORGED_EQ})  # forged __eq__
+    put(
+        "frank",
+        {**cheap, EX[3]: WRONG_POOLER},  # edited check, wrong
+        checks={EX[3]: 'print("✅ Pooler: ModuleDict with max and avg")'},
+    )
+    put("grace", {**cheap, EX[2]: "while True:\n    pass\n"})  # infinite loop
+    put("heidi", {**cheap, EX[0]: "import os\nos._exit(3)\n"})  # os._exit
     put("ivan", {**cheap, EX[1]: "hog = bytearray(64 * 2**30)\n"})  # memory bomb
-    put("judy", {**cheap, EX[4]: FORK_BOMB})                     # fork bomb
+    put("judy", {**cheap, EX[4]: FORK_BOMB})  # fork bomb
     code, kate_writes = snoop(ROOT, subs, out)
-    put("kate", {**cheap, EX[0]: code + "\n" + cheap[EX[0]]})     # snoops, then correct
+    put("kate", {**cheap, EX[0]: code + "\n" + cheap[EX[0]]})  # snoops, then correct
     noisy = cheap[EX[4]].replace(
-        "    return", "    import sys, warnings\n    warnings.warn('careful')\n"
-        "    print('noise', file=sys.stderr)\n    return")
-    put("leo", {**cheap, EX[4]: noisy})                          # correct, warns on stderr
-    write('{"cells": [', subs / "mia" / f"{NB}.ipynb")            # malformed JSON
-    unet = submission("unet")                                    # wrong chapter
+        "    return",
+        "    import sys, warnings\n    warnings.warn('careful')\n"
+        "    print('noise', file=sys.stderr)\n    return",
+    )
+    put("leo", {**cheap, EX[4]: noisy})  # correct, warns on stderr
+    write('{"cells": [', subs / "mia" / f"{NB}.ipynb")  # malformed JSON
+    unet = submission("unet")  # wrong chapter
     write(unet, subs / "oscar" / f"{NB}.ipynb")
     dup = submission(NB, cheap)
-    at = next(i for i, c in enumerate(dup["cells"])
-              if c["metadata"].get("exercise", {}).get("role") == "answer")
+    at = next(
+        i
+        for i, c in enumerate(dup["cells"])
+        if c["metadata"].get("exercise", {}).get("role") == "answer"
+    )
     dup["cells"].insert(at, json.loads(json.dumps(dup["cells"][at])))
-    write(dup, subs / "peter" / f"{NB}.ipynb")                   # duplicated answer cell
+    write(dup, subs / "peter" / f"{NB}.ipynb")  # duplicated answer cell
     before = _leftovers()
-    done = _grade("grade", str(subs), "--out", str(out), "--workers", "2", "--no-progress",
-                  "--exercise-timeout", "20", "--notebook-timeout", "150", "--memory-mb", "4096",
-                  "--max-processes", "64")
-    return {"subs": subs, "out": out, "done": done, "writes": kate_writes, "before": before,
-            "base": base}
+    done = _grade(
+        "grade",
+        str(subs),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+        "--exercise-timeout",
+        "20",
+        "--notebook-timeout",
+        "150",
+        "--memory-mb",
+        "4096",
+        "--max-processes",
+        "64",
+    )
+    return {
+        "subs": subs,
+        "out": out,
+        "done": done,
+        "writes": kate_writes,
+        "before": before,
+        "base": base,
+    }
 
 
 def _expect(rows, student, statuses):
     got = {ex: rows[(student, ex)]["status"] for ex in EX}
-    assert got == dict(zip(EX, statuses, strict=True)), (student, got,
-                                                       {ex: rows[(student, ex)]["message"]
-                                                        for ex in EX})
+    assert got == dict(zip(EX, statuses, strict=True)), (
+        student,
+        got,
+        {ex: rows[(student, ex)]["message"] for ex in EX},
+    )
     return sum(float(rows[(student, ex)]["points"]) for ex in EX)
 
 
@@ -221,17 +279,21 @@ def test_exact_statuses_and_points(batch):
 
 def test_the_box_kept_everything_in(batch):
     for path in batch["writes"]:
-        assert not Path(path).exists() or "KATE-WAS-HERE" not in Path(path).read_text(errors="replace"), path
+        assert not Path(path).exists() or "KATE-WAS-HERE" not in Path(path).read_text(
+            errors="replace"
+        ), path
     db = sqlite3.connect(batch["out"] / "gradebook.sqlite")
-    output = db.execute("SELECT output FROM results WHERE student = 'kate' AND exercise = ?",
-                        (EX[0],)).fetchone()[0]
+    output = db.execute(
+        "SELECT output FROM results WHERE student = 'kate' AND exercise = ?", (EX[0],)
+    ).fetchone()[0]
     db.close()
     lines = output.splitlines()
     assert not [line for line in lines if line.startswith("READ ")], output
     assert sum(line.startswith("NOREAD ") for line in lines) == 5, output
     # the one write that works goes to the box's private /tmp, gone with the box
     assert [line for line in lines if line.startswith("WROTE ")] == [
-        "WROTE /tmp/pwned-by-kate.txt"], output
+        "WROTE /tmp/pwned-by-kate.txt"
+    ], output
     assert sum(line.startswith("NOWRITE ") for line in lines) == 6, output
     assert _leftovers() <= batch["before"]
     assert not list(batch["subs"].rglob("pwned*")) and not list(batch["out"].rglob("pwned*"))
@@ -256,8 +318,21 @@ def test_gradebook_valid_feedback_escaped_and_summary(batch):
 
 def test_regrade_skips_unchanged_and_keeps_overrides(batch):
     out, subs = batch["out"], batch["subs"]
-    done = _grade("override", "--out", str(out), "--student", "carol", "--notebook", NB,
-                  "--exercise", EX[4], "--points", "0.5", "--reason", "partly right, by hand")
+    done = _grade(
+        "override",
+        "--out",
+        str(out),
+        "--student",
+        "carol",
+        "--notebook",
+        NB,
+        "--exercise",
+        EX[4],
+        "--points",
+        "0.5",
+        "--reason",
+        "partly right, by hand",
+    )
     assert done.returncode == 0, done.stderr
     done = _grade("grade", str(subs), "--out", str(out), "--no-progress")
     assert done.returncode == 0, done.stderr
@@ -276,7 +351,7 @@ def test_zip_entries_outside_the_folder_are_rejected(batch):
         zf.writestr("nina/../../escaped2.ipynb", "{}")
         zf.writestr("/abs/escaped3.ipynb", "{}")
         link = zipfile.ZipInfo("nina/link.ipynb")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         zf.writestr(link, "/etc/passwd")
     out = base / "zip-out"
     done = _grade("grade", str(archive), "--out", str(out), "--no-progress")
@@ -296,9 +371,18 @@ def test_grade_one_and_merge(batch, tmp_path):
     subs = batch["subs"]
     results = tmp_path / "results"
     for student in ("bob", "mia"):
-        done = _grade("grade-one", str(subs / student / f"{NB}.ipynb"), "--student", student,
-                      "--result", str(results / f"{student}.json"), "--cache",
-                      str(batch["out"] / ".cache" / "reference"), "--memory-mb", "4096")
+        done = _grade(
+            "grade-one",
+            str(subs / student / f"{NB}.ipynb"),
+            "--student",
+            student,
+            "--result",
+            str(results / f"{student}.json"),
+            "--cache",
+            str(batch["out"] / ".cache" / "reference"),
+            "--memory-mb",
+            "4096",
+        )
         assert done.returncode == 0, done.stderr
     out = tmp_path / "merged"
     done = _grade("grade", "--merge", str(results), "--out", str(out))
@@ -311,9 +395,20 @@ def test_grade_one_and_merge(batch, tmp_path):
 
 def test_refuses_without_a_sandbox(tmp_path):
     env = dict(os.environ, PATH="/nonexistent")
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), "grade",
-                           str(tmp_path), "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "grade.py"),
+            "grade",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode != 0 and "refusing" in done.stderr and "--unsafe" in done.stderr
 
 

@@ -41,6 +41,7 @@ def _mlp_data(build: Any, *, modulelist: bool, extra: bool) -> list[dict[str, An
 
     import torch
     from torch import nn
+
     from tutorial_lib.exercises.defining_models.mlp import _MLP_CASES
 
     out = []
@@ -48,7 +49,10 @@ def _mlp_data(build: Any, *, modulelist: bool, extra: bool) -> list[dict[str, An
     for sizes, shape in _MLP_CASES:
         given = list(sizes)
         model = build(given)
-        item: dict[str, Any] = {"sizes": list(sizes), "is an nn.Module": isinstance(model, nn.Module)}
+        item: dict[str, Any] = {
+            "sizes": list(sizes),
+            "is an nn.Module": isinstance(model, nn.Module),
+        }
         if not item["is an nn.Module"]:
             out.append(item)
             continue
@@ -103,8 +107,10 @@ def run_tiny_sequential(tiny_sequential: Any) -> Any:
         cases = [
             ([nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)], None),
             ([nn.Linear(4, 6)], None),
-            ([nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Sigmoid()],
-             ["hidden", "act", "classify", "squash"]),
+            (
+                [nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Sigmoid()],
+                ["hidden", "act", "classify", "squash"],
+            ),
         ]
         for number, (layers, names) in enumerate(cases, start=1):
             what = f"case {number} ({'OrderedDict' if names else f'{len(layers)} positional'})"
@@ -125,9 +131,7 @@ def run_tiny_sequential(tiny_sequential: Any) -> Any:
             item["model[i] is layer"] = [
                 attempt(position, i) for i in [*range(len(layers)), *range(-len(layers), 0)]
             ]
-            item["out of range"] = [
-                attempt(position, i) for i in (len(layers), -len(layers) - 1)
-            ]
+            item["out of range"] = [attempt(position, i) for i in (len(layers), -len(layers) - 1)]
             item["output"] = attempt(_forward, mine, x.clone())
             data[what] = item
     return data
@@ -155,6 +159,7 @@ def run_pooler(pooler: Any) -> Any:
 
 def run_count_layers(count_layers: Any) -> Any:
     import torch
+
     from tutorial_lib.exercises.defining_models.count_layers import _count_cases
 
     data = {}
@@ -172,6 +177,7 @@ def run_two_task_net(build: Any) -> Any:
     import torch
     import torch.nn.functional as F
     from torch import nn
+
     from tutorial_lib.exercises.defining_models import two_tasks
 
     model = build()
@@ -210,14 +216,13 @@ def judge_two_task_net(got: Any, ref: Any) -> str | None:
     """The design exercise, judged by the grader: budget, shapes, logits, KeyError,
     registered layers, and accuracy computed here from the predictions against the
     reference run's labels."""
+    from gradebox.compare import difference
     from tutorial_lib.exercises.defining_models.two_tasks import (
         TWO_TASK_BUDGET as BUDGET,
     )
     from tutorial_lib.exercises.defining_models.two_tasks import (
         TWO_TASK_MIN_ACCURACY as MIN_ACCURACY,
     )
-
-    from gradebox.compare import difference
 
     if not isinstance(got, dict) or got.get("is an nn.Module") is not True:
         return "TwoTaskNet() should be an nn.Module"
@@ -230,15 +235,21 @@ def judge_two_task_net(got: Any, ref: Any) -> str | None:
         if tensor is None:
             return f"model(x, {task!r}) should return a tensor, got {out!r:.200}"
         if tensor["shape"] != [3, classes]:
-            return (f"model(x, {task!r}) for x of shape (3, 1, 8, 8) should have shape "
-                    f"(3, {classes}), got {tuple(tensor['shape'])}")
+            return (
+                f"model(x, {task!r}) for x of shape (3, 1, 8, 8) should have shape "
+                f"(3, {classes}), got {tuple(tensor['shape'])}"
+            )
         values = [v for v in tensor["values"] if isinstance(v, (int, float))]
-        rows = [values[i * classes:(i + 1) * classes] for i in range(3)]
-        if len(values) == 3 * classes and all(v >= 0 for v in values) and all(
-            abs(sum(row) - 1) < 1e-4 for row in rows
+        rows = [values[i * classes : (i + 1) * classes] for i in range(3)]
+        if (
+            len(values) == 3 * classes
+            and all(v >= 0 for v in values)
+            and all(abs(sum(row) - 1) < 1e-4 for row in rows)
         ):
-            return (f"model(x, {task!r}) returns probabilities (a Softmax at the end); return "
-                    "logits: cross-entropy applies the softmax itself")
+            return (
+                f"model(x, {task!r}) returns probabilities (a Softmax at the end); return "
+                "logits: cross-entropy applies the softmax itself"
+            )
     for key in ("unknown task 'colour'", "forward after .to(float64)"):
         problem = difference(got.get(key), ref.get(key), where=key)
         if problem:
@@ -258,24 +269,47 @@ def judge_two_task_net(got: Any, ref: Any) -> str | None:
         said.append((task, accuracy))
     low = [f"{t} {a:.1%}" for t, a in said if a < MIN_ACCURACY]
     if low:
-        return (f"after the exercise's training protocol the validation accuracy is "
-                f"{', '.join(f'{t} {a:.1%}' for t, a in said)}; both must reach "
-                f"{MIN_ACCURACY:.0%} with at most {BUDGET:,} parameters (yours: {params:,})")
+        return (
+            f"after the exercise's training protocol the validation accuracy is "
+            f"{', '.join(f'{t} {a:.1%}' for t, a in said)}; both must reach "
+            f"{MIN_ACCURACY:.0%} with at most {BUDGET:,} parameters (yours: {params:,})"
+        )
     return None
 
 
 PROBES = (
-    Probe("defining-models-ex-1", "make_mlp", run_make_mlp,
-          "4 sizes: layers registered in an nn.ModuleList, outputs equal to the reference"),
-    Probe("defining-models-ex-2", "FixedMLP", run_fixed_mlp,
-          "4 sizes: parameters registered, state dict complete, outputs equal, .to reaches them"),
-    Probe("defining-models-ex-3", "TinySequential", run_tiny_sequential,
-          "names, len, indexing, IndexError and outputs like nn.Sequential"),
-    Probe("defining-models-ex-4", "Pooler", run_pooler,
-          "ModuleDict with 'max' and 'avg', both poolings equal, KeyError otherwise"),
-    Probe("defining-models-ex-5", "count_layers", run_count_layers,
-          "every hidden case counted right"),
-    Probe("defining-models-ex-6", "TwoTaskNet", run_two_task_net,
-          "within the parameter budget, logits of the right shapes, both accuracies reached",
-          judge=judge_two_task_net),
+    Probe(
+        "defining-models-ex-1",
+        "make_mlp",
+        run_make_mlp,
+        "4 sizes: layers registered in an nn.ModuleList, outputs equal to the reference",
+    ),
+    Probe(
+        "defining-models-ex-2",
+        "FixedMLP",
+        run_fixed_mlp,
+        "4 sizes: parameters registered, state dict complete, outputs equal, .to reaches them",
+    ),
+    Probe(
+        "defining-models-ex-3",
+        "TinySequential",
+        run_tiny_sequential,
+        "names, len, indexing, IndexError and outputs like nn.Sequential",
+    ),
+    Probe(
+        "defining-models-ex-4",
+        "Pooler",
+        run_pooler,
+        "ModuleDict with 'max' and 'avg', both poolings equal, KeyError otherwise",
+    ),
+    Probe(
+        "defining-models-ex-5", "count_layers", run_count_layers, "every hidden case counted right"
+    ),
+    Probe(
+        "defining-models-ex-6",
+        "TwoTaskNet",
+        run_two_task_net,
+        "within the parameter budget, logits of the right shapes, both accuracies reached",
+        judge=judge_two_task_net,
+    ),
 )
