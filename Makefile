@@ -84,5 +84,8 @@ grade: setup ## grade notebooks in a sandbox: make grade SUBMISSIONS=<dir or .zi
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir or .zip> OUT=<dir> [GRADE_OPTS='--workers 2']"; exit 2; }
 	$(PY) scripts/grade.py grade "$(SUBMISSIONS)" --out "$(OUT)" $(GRADE_OPTS)
 
+grade-benchmark: setup ## time the grader: 2 workers vs 1, and vs plain execution (BENCHMARKS.md)
+	$(PY) scripts/grade_benchmark.py
+
 clean: ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,10 @@ class ReferenceStore:
             "stderr": run.stderr[-4000:],
         }
         self.cache.mkdir(parents=True, exist_ok=True)
-        if reference["complete"]:
-            path.write_text(json.dumps(reference))
+        if reference["complete"]:  # atomically: grade-one jobs may share the cache
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(reference))
+            tmp.replace(path)
         self.memory[key] = reference
         return reference
 
