@@ -84,6 +84,10 @@ grade: setup ## grade notebooks in a sandbox: make grade SUBMISSIONS=<dir or .zi
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir or .zip> OUT=<dir> [GRADE_OPTS='--workers 2']"; exit 2; }
 	$(PY) scripts/grade.py grade "$(SUBMISSIONS)" --out "$(OUT)" $(GRADE_OPTS)
 
+NBGRADER_OUT = $(if $(filter command line,$(origin OUT)),$(OUT),$(BUILD)/nbgrader)
+nbgrader-source: setup ## the course as an nbgrader course folder: make nbgrader-source OUT=<dir>
+	$(PY) scripts/grade.py nbgrader-source --out "$(NBGRADER_OUT)"
+
 grade-benchmark: setup ## time the grader: 2 workers vs 1, and vs plain execution (BENCHMARKS.md)
 	$(PY) scripts/grade_benchmark.py
 

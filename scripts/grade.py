@@ -8,7 +8,8 @@ Subcommands:
 - ``grade-one NOTEBOOK --student ID --result FILE``: grade one notebook, write a JSON result
   (for a Slurm array, GNU parallel, Kubernetes Jobs);
 - ``override --out OUT --student ID --notebook NB --exercise LABEL --points P --reason TEXT``
-  (or ``--clear``): set points by hand; kept when re-grading.
+  (or ``--clear``): set points by hand; kept when re-grading;
+- ``nbgrader-source --out DIR``: the course as an nbgrader course folder.
 
 Student code runs in a bubblewrap box; without one the command refuses unless told
 ``--unsafe``. Taught in: the instructor guide ("Grading").
@@ -198,6 +199,14 @@ def cmd_override(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nbgrader_source(args: argparse.Namespace) -> int:
+    from grading.nbgrader_source import write_nbgrader_source
+
+    written = write_nbgrader_source(Path(args.out).resolve())
+    print(f"Wrote {len(written)} nbgrader source notebook(s) under {Path(args.out) / 'source'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="grade.py",
@@ -249,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     over.add_argument("--reason", help="why (shown in grades.csv and the feedback)")
     over.add_argument("--clear", action="store_true", help="remove the override")
     over.set_defaults(run=cmd_override)
+    nbg = sub.add_parser("nbgrader-source", help="write the course as an nbgrader course folder")
+    nbg.add_argument("--out", required=True, help="the nbgrader course folder to write")
+    nbg.set_defaults(run=cmd_nbgrader_source)
     return main
 
 
