@@ -33,6 +33,9 @@ class Probe:
     rtol: float = 1e-5
     atol: float = 1e-6
     judge: Callable[[Any, Any], str | None] | None = None
+    run_check: bool = True
+    """Whether the box also runs the course's check cell (for its message); ``False``
+    for an exercise whose probe repeats the check's expensive part (training)."""
 
 
 def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
