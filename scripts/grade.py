@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -112,7 +113,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
             ):
                 print(f"merge: {path} is not a grade-one result; skipped", file=sys.stderr)
                 continue
-            gradebook.store(result)
+            try:
+                gradebook.store(result)
+            except (KeyError, TypeError, ValueError, sqlite3.Error) as err:
+                print(f"merge: {path} is not a valid result ({err}); skipped", file=sys.stderr)
+                continue
             imported += 1
         write_all(gradebook, out)
         gradebook.close()
@@ -152,7 +157,8 @@ def cmd_grade_one(args: argparse.Namespace) -> int:
     notebook = args.name or path.stem
     result_path = Path(args.result).resolve()
     cache = Path(args.cache).expanduser().resolve()
-    options = _options(args, hide=[path.parent, result_path.parent, cache])
+    # the submission's folder and the one above it (the other students' folders)
+    options = _options(args, hide=[path.parent, path.parent.parent, result_path.parent, cache])
     course = Course()
     references = ReferenceStore(cache, options)
     slot = args.slot if args.slot is not None else os.getpid() % 1000

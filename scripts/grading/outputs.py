@@ -26,6 +26,12 @@ GRADES_COLUMNS = [
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
 
 
+def _cell(text: str) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (student text reaches
+    the messages)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _points(value: float) -> str:
     return f"{value:g}"
 
@@ -44,7 +50,7 @@ def write_grades(rows: list[dict[str, Any]], path: Path) -> None:
                     _points(row["points"]),
                     _points(row["max_points"]),
                     ";".join(row["flags"]),
-                    row["message"],
+                    _cell(row["message"]),
                 ]
             )
 
