@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,7 +54,14 @@ def build_batch(folder: Path) -> list[Path]:
     return paths
 
 
-def _grade(subs: Path, out: Path, workers: int) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _grade(subs: Path, out: Path, workers: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (of the grader and its boxes) of one batch."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     subprocess.run(
         [
@@ -70,7 +78,7 @@ def _grade(subs: Path, out: Path, workers: int) -> float:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu
 
 
 def _plain(paths: list[Path]) -> float:
@@ -111,6 +119,11 @@ def render_section(report: dict) -> str:
         f"- 2 workers vs 1: **x{report['speedup']:.2f}** (target at least x1.6)",
         f"- grader (1 worker) vs plain execution: **x{report['overhead']:.2f}** (target at "
         "most x1.3)",
+        f"- CPU seconds used by the grader and its boxes: {report['one_worker_cpu_s']:.1f} "
+        f"(1 worker), {report['two_workers_cpu_s']:.1f} (2 workers): on average "
+        f"{report['one_worker_cpu_s'] / report['one_worker_s']:.2f} and "
+        f"{report['two_workers_cpu_s'] / report['two_workers_s']:.2f} cores busy; the "
+        "speed-up cannot exceed the second figure, the cores that other jobs left free",
         f"- machine: {report['cores']} cores; load average {report['load_before']:.1f} before, "
         f"{report['load_after']:.1f} after"
         + (
@@ -145,12 +158,16 @@ def main() -> int:
     cache = work / "reference"
     ReferenceStore(cache, Options(hide=[work])).get(Course().chapters[NB])
     reference_s = time.perf_counter() - start
-    times = {}
+    times, cpu = {}, {}
     for workers in (1, 2):
         out = work / f"out-{workers}"
         shutil.copytree(cache, reference_cache(out))
-        times[workers] = _grade(subs, out, workers)
-        print(f"[grade-benchmark] {workers} worker(s): {times[workers]:.1f} s", flush=True)
+        times[workers], cpu[workers] = _grade(subs, out, workers)
+        print(
+            f"[grade-benchmark] {workers} worker(s): {times[workers]:.1f} s "
+            f"({cpu[workers]:.1f} CPU s)",
+            flush=True,
+        )
     plain = _plain(paths)
     print(f"[grade-benchmark] plain execution: {plain:.1f} s", flush=True)
     report = {
@@ -162,6 +179,8 @@ def main() -> int:
         "plain_s": plain,
         "speedup": times[1] / times[2],
         "overhead": times[1] / plain,
+        "one_worker_cpu_s": cpu[1],
+        "two_workers_cpu_s": cpu[2],
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
     }
