@@ -28,8 +28,10 @@ lint: ## ruff over the package, the tests, the scripts and the notebooks
 	$(PY) -m ruff check tutorial_lib tests scripts book
 	$(PY) -m ruff format --check tutorial_lib tests scripts
 
-# Includes the grader's end-to-end test (tests/autograde: about 100-150 s on the 2-core
-# reference machine, boxes run two at a time; skipped, saying so, without bubblewrap).
+# Includes the grader's tests (tests/autograde): the end-to-end test, about 100-150 s on
+# the 2-core reference machine with two boxes at a time (skipped, saying so, without
+# bubblewrap), and the nbgrader test, about 35 s plus about 25 s the first time to
+# install nbgrader into _build/nbgrader-pkgs.
 unit: ## unit tests of tutorial_lib and the book tools
 	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/exercises
 
