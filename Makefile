@@ -7,7 +7,7 @@ NBVAL_OPTS := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 JB_STRICT := $(VENV)/bin/jupyter-book build . --builder html --warningiserror --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sources book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean
+.PHONY: help setup sources book book-strict test lint unit exercises nbval nbval-portable student student-check guide api browser execute benchmark test-gpu test-lowest clean grade grade-benchmark nbgrader-source
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ lint: ## ruff over the package, the tests, the scripts and the notebooks
 sources: setup ## train or load the source models of the fine-tuning chapter, with timings
 	$(PY) scripts/booktools.py sources
 
+# Includes the grader's tests (tests/autograde): the end-to-end test, about 100-150 s on
+# the 2-core reference machine with two boxes at a time (skipped, saying so, without
+# bubblewrap), and the nbgrader test, about 35 s plus about 25 s the first time to
+# install nbgrader into _build/nbgrader-pkgs.
 unit: ## unit tests of tutorial_lib and the book tools
 	$(PY) -m pytest tests -q --ignore=tests/browser --ignore=tests/exercises
 
@@ -80,6 +84,19 @@ test-lowest: ## the lowest versions pyproject.toml allows, in .venv-lowest: ever
 
 test-gpu: setup ## run the notebooks on CUDA (lax comparison); says so and skips without a GPU
 	@bash scripts/test_gpu.sh
+
+OUT ?= $(BUILD)/grades
+GRADE_OPTS ?=
+grade: setup ## grade notebooks in a sandbox: make grade SUBMISSIONS=<dir or .zip> OUT=<dir>
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<dir or .zip> OUT=<dir> [GRADE_OPTS='--workers 2']"; exit 2; }
+	$(PY) scripts/grade.py grade "$(SUBMISSIONS)" --out "$(OUT)" $(GRADE_OPTS)
+
+NBGRADER_OUT = $(if $(filter command line,$(origin OUT)),$(OUT),$(BUILD)/nbgrader)
+nbgrader-source: setup ## the course as an nbgrader course folder: make nbgrader-source OUT=<dir>
+	$(PY) scripts/grade.py nbgrader-source --out "$(NBGRADER_OUT)"
+
+grade-benchmark: setup ## time the grader: 2 workers vs 1, and vs plain execution (BENCHMARKS.md)
+	$(PY) scripts/grade_benchmark.py
 
 clean: ## remove build outputs (keeps .venv)
 	rm -rf $(BUILD)

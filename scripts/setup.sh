@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the course needs, idempotently:
-#   1. Graphviz's `dot` (system package; torchviz renders graphs with it),
+#   1. Graphviz's `dot` (system package; torchviz renders graphs with it) and
+#      bubblewrap's `bwrap` (the sandbox `make grade` runs student code in),
 #   2. a virtual environment in .venv with the exact versions of constraints.txt,
 #      the course package installed in editable mode with its book/test/dev extras.
 # A second run finishes in about a second: it reinstalls only when pyproject.toml,
@@ -30,10 +31,12 @@ install_system_packages() {
     fi
 }
 
-# 1. System packages: Graphviz's `dot` (torchviz, needed by the notebooks) and
-#    Chromium (needed only by the rendered-book test, `make browser`).
+# 1. System packages: Graphviz's `dot` (torchviz, needed by the notebooks),
+#    bubblewrap (the grader's sandbox, needed by `make grade`) and Chromium (needed
+#    only by the rendered-book test, `make browser`).
 missing=()
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -41,7 +44,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     elif ! command -v dot >/dev/null 2>&1; then
         install_system_packages graphviz  # explains what to install, then stops
     else
-        say "note: no chromium found; everything works except 'make browser' (install chromium)"
+        command -v chromium >/dev/null 2>&1 ||
+            say "note: no chromium found; everything works except 'make browser' (install chromium)"
+        command -v bwrap >/dev/null 2>&1 ||
+            say "note: no bwrap found; 'make grade' refuses to run without its sandbox (install bubblewrap)"
     fi
 fi
 
