@@ -119,11 +119,6 @@ def render_section(report: dict) -> str:
         f"- 2 workers vs 1: **x{report['speedup']:.2f}** (target at least x1.6)",
         f"- grader (1 worker) vs plain execution: **x{report['overhead']:.2f}** (target at "
         "most x1.3)",
-        f"- CPU seconds used by the grader and its boxes: {report['one_worker_cpu_s']:.1f} "
-        f"(1 worker), {report['two_workers_cpu_s']:.1f} (2 workers): on average "
-        f"{report['one_worker_cpu_s'] / report['one_worker_s']:.2f} and "
-        f"{report['two_workers_cpu_s'] / report['two_workers_s']:.2f} cores busy; the "
-        "speed-up cannot exceed the second figure, the cores that other jobs left free",
         f"- machine: {report['cores']} cores; load average {report['load_before']:.1f} before, "
         f"{report['load_after']:.1f} after"
         + (
